@@ -1,0 +1,2 @@
+DROP TABLE channels;
+DROP TABLE stores;

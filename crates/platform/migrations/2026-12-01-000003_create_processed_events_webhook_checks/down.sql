@@ -1,0 +1,2 @@
+DROP TABLE webhook_checks;
+DROP TABLE processed_events;

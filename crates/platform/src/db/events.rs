@@ -1,0 +1,50 @@
+//! The `processed_events` table: event-id de-duplication per consumer.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use time::{Duration, OffsetDateTime};
+
+use super::schema::processed_events;
+
+/// Records that `consumer` handled `event_id`; returns `false` when it was already recorded
+/// (a redelivery to skip).
+pub async fn mark_processed(
+    conn: &mut AsyncPgConnection,
+    consumer: &str,
+    event_id: &str,
+    store_hash: Option<&str>,
+) -> QueryResult<bool> {
+    let n = diesel::insert_into(processed_events::table)
+        .values((
+            processed_events::consumer.eq(consumer),
+            processed_events::event_id.eq(event_id),
+            processed_events::store_hash.eq(store_hash),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// True when `consumer` already handled `event_id`.
+pub async fn was_processed(
+    conn: &mut AsyncPgConnection,
+    consumer: &str,
+    event_id: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        processed_events::table
+            .filter(processed_events::consumer.eq(consumer))
+            .filter(processed_events::event_id.eq(event_id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Deletes records older than `retention`; returns how many.
+pub async fn prune(conn: &mut AsyncPgConnection, retention: Duration) -> QueryResult<usize> {
+    let cutoff = OffsetDateTime::now_utc() - retention;
+    diesel::delete(processed_events::table.filter(processed_events::processed_at.lt(cutoff)))
+        .execute(conn)
+        .await
+}
