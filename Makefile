@@ -1,0 +1,29 @@
+# Thin wrappers over cargo and scripts. `make help` lists the targets.
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help build test lint fmt fmt-check migrate services
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## Build every binary (debug)
+	$(CARGO) build --locked --workspace
+
+test: services ## Run every test against the local RabbitMQ and PostgreSQL
+	$(CARGO) test --locked --workspace --no-fail-fast
+
+lint: ## Formatting check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+migrate: services ## Apply database migrations to the configured database
+	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'connector'" | grep -q 1 \
+		|| psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE connector"
+	$(CARGO) run --locked -q -p connectorctl -- migrate
+
+services: ## Make sure RabbitMQ and PostgreSQL are up (starts them when possible)
+	@scripts/services.sh
