@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use domain::bigcommerce::{
-    CatalogProduct, Category, Customer, Hook, Order, OrderProduct, Refund, ShippingAddress,
-    Subscriber,
+    CatalogProduct, Category, Customer, Hook, HookActivation, NewHook, Order, OrderProduct, Refund,
+    ShippingAddress, Subscriber, V3Response as V3,
 };
 use domain::ids::StoreHash;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::pacing::{QuotaGate, RateHeaders};
@@ -41,40 +40,6 @@ impl std::fmt::Debug for BigCommerceClient {
             .field("root", &self.root)
             .finish_non_exhaustive()
     }
-}
-
-/// `{data, meta}` of v3 answers.
-#[derive(Debug, Deserialize)]
-struct V3<T> {
-    data: T,
-    #[serde(default)]
-    meta: V3Meta,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct V3Meta {
-    #[serde(default)]
-    pagination: Option<Pagination>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Pagination {
-    current_page: u32,
-    total_pages: u32,
-}
-
-/// A hook to create or the fields of a hook to change.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct HookRequest {
-    /// Event scope, e.g. `store/order/created`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// Where BigCommerce delivers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destination: Option<String>,
-    /// Whether the hook delivers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub is_active: Option<bool>,
 }
 
 impl BigCommerceClient {
@@ -229,7 +194,7 @@ impl BigCommerceClient {
                     .meta
                     .pagination
                     .as_ref()
-                    .is_none_or(|p| p.current_page >= p.total_pages);
+                    .is_none_or(|p| !p.has_next());
             all.extend(answer.data);
             if done {
                 break;
@@ -349,7 +314,7 @@ impl BigCommerceClient {
     }
 
     /// `POST /v3/hooks`.
-    pub async fn create_hook(&self, request: &HookRequest) -> Result<Hook, ApiError> {
+    pub async fn create_hook(&self, request: &NewHook) -> Result<Hook, ApiError> {
         let body = serde_json::to_value(request).map_err(|e| ApiError::Decode {
             api: API,
             reason: e.to_string(),
@@ -360,8 +325,9 @@ impl BigCommerceClient {
         decode::<V3<Hook>>(&bytes).map(|a| a.data)
     }
 
-    /// `PUT /v3/hooks/{id}`.
-    pub async fn update_hook(&self, id: u64, request: &HookRequest) -> Result<Hook, ApiError> {
+    /// `PUT /v3/hooks/{id}` with `{"is_active": true}`.
+    pub async fn activate_hook(&self, id: u64) -> Result<Hook, ApiError> {
+        let request = HookActivation::ACTIVATE;
         let body = serde_json::to_value(request).map_err(|e| ApiError::Decode {
             api: API,
             reason: e.to_string(),

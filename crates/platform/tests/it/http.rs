@@ -312,3 +312,37 @@ async fn the_engage_client_limits_its_rate_per_api_key() {
     );
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn hooks_are_listed_created_and_reactivated() {
+    use domain::bigcommerce::NewHook;
+    use domain::webhook::Scope;
+    let sb = sandbox().await;
+    let bc = clients(&[]).bigcommerce(&store(&sb));
+    let hooks = bc.hooks().await.unwrap();
+    assert_eq!(hooks.len(), 2);
+    let inactive = hooks
+        .iter()
+        .find(|h| !h.is_active)
+        .expect("an inactive fixture hook");
+    let activated = bc.activate_hook(inactive.id).await.unwrap();
+    assert!(activated.is_active);
+    let created = bc
+        .create_hook(&NewHook {
+            scope: Scope::parse("store/subscriber/created").unwrap(),
+            destination: "https://connector.example.com/webhooks/bigcommerce".into(),
+            is_active: true,
+            headers: None,
+        })
+        .await
+        .unwrap();
+    assert!(created.is_active);
+    assert_eq!(bc.hooks().await.unwrap().len(), 3);
+    let put = sb
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(put.body, serde_json::json!({"is_active": true}));
+    sb.stop().await;
+}

@@ -3,4 +3,5 @@
 
 mod amqp;
 mod db;
+mod health;
 mod http;
