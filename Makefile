@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help build test lint fmt fmt-check migrate services
+.PHONY: help build test lint fmt fmt-check migrate services bench bench-ingress
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -27,3 +27,9 @@ migrate: services ## Apply database migrations to the configured database
 
 services: ## Make sure RabbitMQ and PostgreSQL are up (starts them when possible)
 	@scripts/services.sh
+
+bench: bench-ingress ## Run every benchmark
+
+bench-ingress: services ## Signed webhooks against a release ingress, beside the broker's raw rate
+	$(CARGO) build --locked --release -p ingress --bin ingress --example bench_ingress
+	target/release/examples/bench_ingress target/release/ingress

@@ -89,6 +89,12 @@ pub struct IngressSettings {
     pub max_body_bytes: usize,
     /// Standard Webhooks timestamp window (`ingress.signature_tolerance_secs`).
     pub signature_tolerance_secs: i64,
+    /// Sustained beacons per second per client IP (`ingress.beacons_per_ip_per_sec`).
+    pub beacons_per_ip_per_sec: u32,
+    /// Beacons a client IP may send at once (`ingress.beacon_burst`).
+    pub beacon_burst: u32,
+    /// HTTP worker threads (`ingress.workers`).
+    pub workers: usize,
 }
 
 /// `order_processor.*`
@@ -191,6 +197,9 @@ const DEFAULTS: &[(&str, DefaultValue)] = &[
     ("ingress.listen", DefaultValue::Str("127.0.0.1:8080")),
     ("ingress.max_body_bytes", DefaultValue::Int(1_048_576)),
     ("ingress.signature_tolerance_secs", DefaultValue::Int(300)),
+    ("ingress.beacons_per_ip_per_sec", DefaultValue::Int(20)),
+    ("ingress.beacon_burst", DefaultValue::Int(60)),
+    ("ingress.workers", DefaultValue::Int(2)),
     ("order_processor.max_attempts", DefaultValue::Int(10)),
     ("order_processor.retry_base_secs", DefaultValue::Int(10)),
     ("order_processor.retry_max_secs", DefaultValue::Int(900)),
@@ -323,6 +332,15 @@ impl Settings {
                 "ingress.signature_tolerance_secs",
                 "must be positive",
             ));
+        }
+        if self.ingress.beacons_per_ip_per_sec == 0 {
+            return Err(invalid(
+                "ingress.beacons_per_ip_per_sec",
+                "must be at least 1",
+            ));
+        }
+        if self.ingress.workers == 0 {
+            return Err(invalid("ingress.workers", "must be at least 1"));
         }
         if self.order_processor.max_attempts == 0 {
             return Err(invalid(

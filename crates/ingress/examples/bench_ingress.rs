@@ -1,0 +1,279 @@
+//! `make bench-ingress`: signed webhooks at rising concurrency against a running ingress
+//! binary, beside the broker's raw confirmed-publish rate measured in the same run.
+//!
+//! Needs the release `ingress` binary (the Makefile builds it), RabbitMQ and PostgreSQL on
+//! localhost. Creates and drops its own database and a namespace of queues.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use secrecy::SecretString;
+use tokio::io::AsyncBufReadExt;
+
+const SECRET: &str = "bench-client-secret";
+const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const SECS: u64 = 5;
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1000.0
+}
+
+/// The broker's own rate: persistent messages of the webhook's size into a quorum queue,
+/// 64 publisher confirms in flight (the yardstick of limits.md).
+async fn raw_rate(body_len: usize) -> f64 {
+    let conn = Connection::connect(AMQP, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let q = format!("bench-raw-{}", std::process::id());
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await
+    .unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let body = vec![b'x'; body_len];
+    let props = BasicProperties::default().with_delivery_mode(2);
+    let start = Instant::now();
+    let mut inflight = FuturesUnordered::new();
+    let mut done = 0u64;
+    while start.elapsed() < Duration::from_secs(SECS) {
+        while inflight.len() < 64 {
+            let c = ch
+                .basic_publish(
+                    "".into(),
+                    q.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props.clone(),
+                )
+                .await
+                .unwrap();
+            inflight.push(c);
+        }
+        if inflight.next().await.is_some() {
+            done += 1;
+        }
+    }
+    while inflight.next().await.is_some() {
+        done += 1;
+    }
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bench".into()).await;
+    rate
+}
+
+struct Run {
+    accepted: u64,
+    refused: u64,
+    rate: f64,
+    latencies: Vec<Duration>,
+}
+
+/// `concurrency` clients posting as fast as answered, or paced to `target_rate` in all.
+async fn load(url: &str, body: Arc<Vec<u8>>, concurrency: usize, target_rate: Option<f64>) -> Run {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(SECS);
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let http = http.clone();
+        let url = url.to_owned();
+        let body = body.clone();
+        let interval = target_rate.map(|r| Duration::from_secs_f64(concurrency as f64 / r));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let (mut ok, mut bad) = (0u64, 0u64);
+            let mut n = 0u64;
+            let mut next = Instant::now();
+            while Instant::now() < deadline {
+                if let Some(interval) = interval {
+                    next += interval;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                n += 1;
+                let id = format!("bench-{worker}-{n}");
+                let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+                let sig = domain::signature::sign_standard(SECRET.as_bytes(), &id, ts, &body);
+                let t = Instant::now();
+                let res = http
+                    .post(&url)
+                    .header("webhook-id", id)
+                    .header("webhook-timestamp", ts.to_string())
+                    .header("webhook-signature", sig)
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                lat.push(t.elapsed());
+                match res {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    _ => bad += 1,
+                }
+            }
+            (ok, bad, lat)
+        }));
+    }
+    let mut run = Run {
+        accepted: 0,
+        refused: 0,
+        rate: 0.0,
+        latencies: Vec::new(),
+    };
+    for t in tasks {
+        let (ok, bad, lat) = t.await.unwrap();
+        run.accepted += ok;
+        run.refused += bad;
+        run.latencies.extend(lat);
+    }
+    run.rate = run.accepted as f64 / start.elapsed().as_secs_f64();
+    run.latencies.sort();
+    run
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let binary = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/release/ingress".into());
+    let body = Arc::new(std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/bigcommerce/webhooks/order_created.json"
+    ))?);
+
+    // A database of its own, with the bench store.
+    let db = platform::testing::TestDb::new().await;
+    {
+        let mut conn = platform::db::conn(&db.pool).await?;
+        let hash = domain::ids::StoreHash::parse("abc123")?;
+        platform::db::stores::insert(
+            &mut conn,
+            &platform::db::stores::NewStore {
+                store_hash: &hash,
+                client_secret: &SecretString::from(SECRET),
+                access_token: &SecretString::from("t"),
+                api_base_url: "http://127.0.0.1:1",
+            },
+        )
+        .await?;
+    }
+    let ns = platform::testing::TestNamespace::new();
+    use secrecy::ExposeSecret;
+    let mut child = tokio::process::Command::new(&binary)
+        .env("CONNECTOR_CONFIG_DIR", "/nonexistent")
+        .env("CONNECTOR__DATABASE__URL", db.url.expose_secret())
+        .env("CONNECTOR__AMQP__NAMESPACE", &ns.namespace)
+        .env("CONNECTOR__INGRESS__LISTEN", "127.0.0.1:0")
+        .env("CONNECTOR__TELEMETRY__LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or(0);
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("ingress exited"))?;
+        if let Some(url) = line.strip_prefix("ingress listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = format!("{base}/webhooks/bigcommerce");
+    let _ = load(&url, body.clone(), 8, None).await; // warm-up
+
+    let raw = raw_rate(body.len()).await;
+    println!(
+        "broker raw rate (quorum, 64 in flight, {} B): {raw:.0} msg/s",
+        body.len()
+    );
+    println!(
+        "{:>11} {:>12} {:>8} {:>9} {:>9} {:>8}",
+        "concurrency", "accepted/s", "ratio", "p50 ms", "p99 ms", "refused"
+    );
+    let mut best = 0.0f64;
+    for concurrency in [16usize, 64, 128, 256] {
+        let run = load(&url, body.clone(), concurrency, None).await;
+        best = best.max(run.rate);
+        println!(
+            "{concurrency:>11} {:>12.0} {:>8.2} {:>9.2} {:>9.2} {:>8}",
+            run.rate,
+            run.rate / raw,
+            percentile(&run.latencies, 0.5),
+            percentile(&run.latencies, 0.99),
+            run.refused
+        );
+    }
+    let half = raw / 2.0;
+    let paced = load(&url, body.clone(), 128, Some(half)).await;
+    println!(
+        "paced at half the raw rate ({half:.0}/s): {:.0} accepted/s, p50 {:.2} ms, p99 {:.2} ms, refused {}",
+        paced.rate,
+        percentile(&paced.latencies, 0.5),
+        percentile(&paced.latencies, 0.99),
+        paced.refused
+    );
+    println!(
+        "best accepted/s = {best:.0} = {:.2} x raw; ingress peak RSS {:.1} MB",
+        best / raw,
+        peak_rss_mb(pid)
+    );
+    child.kill().await?;
+    ns.cleanup().await;
+    Ok(())
+}
