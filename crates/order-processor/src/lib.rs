@@ -1,0 +1,241 @@
+//! The `order-processor` service: stages BigCommerce order events in PostgreSQL and syncs
+//! them to Voyado Engage asynchronously, and upserts and deletes Engage contacts for
+//! customer and subscriber events (connector.md §3–§4).
+//!
+//! Orders: every order event upserts one `pending` row per (store, order) in `orders` and is
+//! acked only after that commit (the event id is recorded in `processed_events` in the same
+//! transaction, so a redelivery is skipped unless an operator replays it). A worker claims
+//! due rows (`FOR UPDATE SKIP LOCKED` plus a lease), fetches the current order, makes sure
+//! the Engage contact exists, creates the Engage order the first time and replaces it
+//! afterwards. Failed attempts back off exponentially; when attempts run out, or the error
+//! is final, the row becomes `failed` and a copy of the event goes to the dead-letter queue.
+//!
+//! Contacts: handled directly by the consumer, retried by the platform consume loop.
+//!
+//! # Layout
+//!
+//! - `lib.rs`: [`Application`] (build, run until stopped) and shared helpers.
+//! - [`orders`]: the staging handler ([`orders::OrderStager`]) and the sync worker
+//!   ([`orders::SyncWorker`]).
+//! - [`contacts`]: the contact handler ([`contacts::ContactSync`]).
+//! - [`db`]: queries of the `orders` and `contacts` tables.
+//!
+//! Metrics: `order_processor_orders_staged_total`,
+//! `order_processor_order_syncs_total{outcome}`, `order_processor_events_dropped_total{reason}`,
+//! `order_processor_contacts_total{action}`, `order_processor_orders_dead_lettered_total`,
+//! plus the platform's consumer and HTTP client counters.
+
+pub mod contacts;
+pub mod db;
+pub mod orders;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::webhook::Envelope;
+use platform::amqp::{Broker, Consumer, Incoming, Publisher, RetryPolicy, Topology};
+use platform::db::DbPool;
+use platform::health::{HealthServer, Readiness};
+use platform::http::HttpClients;
+use platform::Settings;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The service name: binary, telemetry `service.name` and AMQP `connection_name`.
+pub const SERVICE: &str = "order-processor";
+/// The consumer name under which event ids are recorded in `processed_events`.
+pub const CONSUMER: &str = "order-processor";
+/// The work queue of order events.
+pub const ORDERS_QUEUE: &str = "order-processor.orders";
+/// The work queue of customer and subscriber events.
+pub const CONTACTS_QUEUE: &str = "order-processor.contacts";
+/// The default `/healthz`, `/readyz`, `/metrics` listener.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9101";
+
+/// The event id of a delivery: the AMQP `message_id` (set by the ingress), else the
+/// envelope's digest id.
+pub fn event_id(message: &Incoming, envelope: &Envelope) -> String {
+    match message.message_id.as_deref() {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => envelope.event_id(None).to_string(),
+    }
+}
+
+/// Counts an event dropped on purpose (acked without work) under `reason`.
+pub fn count_dropped(reason: &'static str) {
+    metrics::counter!("order_processor_events_dropped_total", "reason" => reason).increment(1);
+}
+
+/// The retry policy of order syncs and contact events, from `order_processor.*`.
+pub fn retry_policy(settings: &Settings) -> RetryPolicy {
+    let op = &settings.order_processor;
+    RetryPolicy {
+        max_attempts: op.max_attempts.max(1),
+        base: Duration::from_secs(op.retry_base_secs.max(1)),
+        max: Duration::from_secs(op.retry_max_secs.max(op.retry_base_secs).max(1)),
+    }
+}
+
+/// The service, built and ready to run.
+pub struct Application {
+    settings: Settings,
+    pool: DbPool,
+    broker: Broker,
+    publisher: Arc<Publisher>,
+    http: HttpClients,
+    health: HealthServer,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("metrics_addr", &self.health.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects everything (migrating first when `database.migrate_on_start`) and binds
+    /// the health/metrics listener. The broker connects in the background.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.database.migrate_on_start {
+            platform::db::run_migrations(&settings.database.url).await?;
+        }
+        let pool = platform::db::pool(&settings.database.url, settings.database.max_connections)?;
+        let topology = Topology::new(&settings.amqp.namespace);
+        let broker = Broker::start(settings.amqp.url.clone(), SERVICE, topology);
+        let publisher = Arc::new(Publisher::new(
+            broker.clone(),
+            settings.amqp.publisher_channels,
+            settings.confirm_timeout(),
+        ));
+        let http = HttpClients::new(&settings)?;
+        let health = HealthServer::start(
+            settings.metrics_listen_or(DEFAULT_METRICS_LISTEN),
+            Readiness {
+                broker: Some(broker.clone()),
+                db: Some(pool.clone()),
+            },
+        )?;
+        tracing::info!(metrics = %health.addr, "order-processor built");
+        Ok(Self {
+            settings,
+            pool,
+            broker,
+            publisher,
+            http,
+            health,
+        })
+    }
+
+    /// The bound `/healthz`, `/readyz`, `/metrics` address (the real port when 0 was asked).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.health.addr
+    }
+
+    /// Runs both consumers and the sync worker until `shutdown` resolves, then drains them
+    /// and closes the broker connection.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let policy = retry_policy(&self.settings);
+        let prefetch = self.settings.amqp.prefetch;
+        let wake = Arc::new(Notify::new());
+        let orders = Consumer::new(
+            self.broker.clone(),
+            self.publisher.clone(),
+            ORDERS_QUEUE,
+            prefetch,
+            policy,
+            Arc::new(orders::OrderStager::new(self.pool.clone(), wake.clone())),
+        );
+        let contacts = Consumer::new(
+            self.broker.clone(),
+            self.publisher.clone(),
+            CONTACTS_QUEUE,
+            prefetch,
+            policy,
+            Arc::new(contacts::ContactSync::new(
+                self.pool.clone(),
+                self.http.clone(),
+            )),
+        );
+        let worker = orders::SyncWorker::new(
+            self.pool.clone(),
+            self.http.clone(),
+            self.broker.clone(),
+            self.publisher.clone(),
+            policy,
+            wake,
+        );
+        let tasks = [
+            tokio::spawn(orders.run(stop.clone())),
+            tokio::spawn(contacts.run(stop.clone())),
+            tokio::spawn(worker.run(stop.clone())),
+        ];
+        shutdown.await;
+        tracing::info!("shutting down: draining in-flight work");
+        stop.cancel();
+        for task in tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a task ended abnormally");
+            }
+        }
+        self.health.stop().await;
+        self.broker.close().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::types::FieldTable;
+    use lapin::BasicProperties;
+
+    fn incoming(message_id: Option<&str>) -> Incoming {
+        Incoming {
+            body: Vec::new(),
+            routing_key: "store.order.created".into(),
+            message_id: message_id.map(str::to_owned),
+            headers: FieldTable::default(),
+            attempts: 0,
+            redelivered: false,
+            properties: BasicProperties::default(),
+        }
+    }
+
+    #[test]
+    fn the_event_id_is_the_message_id_else_the_envelope_digest() {
+        let envelope = Envelope::parse(include_bytes!(
+            "../../../fixtures/bigcommerce/webhooks/order_created.json"
+        ))
+        .unwrap();
+        assert_eq!(event_id(&incoming(Some("evt-1")), &envelope), "evt-1");
+        let digest = event_id(&incoming(None), &envelope);
+        assert_eq!(digest, envelope.event_id(None).to_string());
+        assert!(digest.starts_with(domain::webhook::DIGEST_EVENT_ID_PREFIX));
+        assert_eq!(event_id(&incoming(Some("")), &envelope), digest);
+    }
+
+    #[test]
+    fn order_retries_double_from_the_base_up_to_the_cap() {
+        let vars = [
+            ("CONNECTOR__ORDER_PROCESSOR__RETRY_BASE_SECS", "10"),
+            ("CONNECTOR__ORDER_PROCESSOR__RETRY_MAX_SECS", "900"),
+        ];
+        let settings = Settings::load_from(
+            None,
+            None,
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .unwrap();
+        let policy = retry_policy(&settings);
+        assert_eq!(policy.max_attempts, 10);
+        let delays: Vec<u64> = (1..10).map(|n| policy.delay_after(n).as_secs()).collect();
+        assert_eq!(delays, vec![10, 20, 40, 80, 160, 320, 640, 900, 900]);
+        assert!(policy.may_retry(9));
+        assert!(!policy.may_retry(10));
+    }
+}

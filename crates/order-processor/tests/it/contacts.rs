@@ -1,0 +1,184 @@
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const CONTACTS_PATH: &str = "/engage/api/v3/contacts";
+
+fn created_contact(app: &TestApp, email: &str) -> Value {
+    app.engage_bodies("POST", "/api/v3/contacts")
+        .into_iter()
+        .find(|c| c["email"] == email)
+        .unwrap_or_else(|| panic!("no contact created for {email}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_customer_becomes_a_contact_with_an_e164_mobile_phone() {
+    let app = TestApp::spawn().await;
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.wait_processed("evt-customer").await;
+
+    let contact = created_contact(&app, "jane.doe@example.com");
+    assert_eq!(contact["mobilePhone"], "+46701234567");
+    assert_eq!(contact["contactType"], "Member");
+    let created = app.sb.requests_to(CONTACTS_PATH);
+    let post = created.iter().find(|r| r.method == "POST").unwrap();
+    assert!(post.query.contains("source=ECOM"), "{}", post.query);
+    assert!(
+        post.query.contains("storeExternalId=SE-WEB"),
+        "{}",
+        post.query
+    );
+    let link = app.contact_link(32).await.expect("a stored link");
+    assert_eq!(link.email.as_deref(), Some("jane.doe@example.com"));
+    assert_eq!(link.channel_id, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_phone_is_sent_as_null() {
+    let app = TestApp::spawn().await;
+    app.publish(&with_id(CUSTOMER_CREATED, 34), "evt-34").await;
+    app.wait_processed("evt-34").await;
+
+    let contact = created_contact(&app, "bad.phone@example.com");
+    assert_eq!(contact.get("mobilePhone"), Some(&Value::Null));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_without_address_gets_no_mobile_phone_key() {
+    let app = TestApp::spawn().await;
+    app.publish(&with_id(CUSTOMER_CREATED, 35), "evt-35").await;
+    app.wait_processed("evt-35").await;
+
+    let contact = created_contact(&app, "no.address@example.com");
+    assert!(contact.get("mobilePhone").is_none(), "{contact}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_of_an_unconfigured_channel_is_dropped_without_calling_engage() {
+    let app = TestApp::spawn().await;
+    app.publish(&with_id(CUSTOMER_CREATED, 36), "evt-36").await;
+    app.wait_processed("evt-36").await;
+
+    assert_eq!(app.engage_calls(), 0);
+    assert!(app.contact_link(36).await.is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_contact_is_patched_without_its_contact_type() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    app.publish(CUSTOMER_CREATED, "evt-created").await;
+    app.publish(CUSTOMER_ADDRESS_UPDATED, "evt-address").await;
+    app.wait_processed("evt-address").await;
+
+    assert_eq!(app.sb.count("POST", CONTACTS_PATH), 1);
+    let patches = app.engage_bodies("PATCH", "/api/v3/contacts/");
+    assert_eq!(patches.len(), 1);
+    assert!(patches[0].get("contactType").is_none(), "{}", patches[0]);
+    assert_eq!(patches[0]["mobilePhone"], "+46701234567");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_customer_deletes_the_linked_contact() {
+    let app = TestApp::spawn().await;
+    app.publish(CUSTOMER_CREATED, "evt-created").await;
+    app.wait_processed("evt-created").await;
+    let link = app.contact_link(32).await.unwrap();
+
+    app.publish(CUSTOMER_DELETED, "evt-deleted").await;
+    app.wait_processed("evt-deleted").await;
+    assert_eq!(
+        app.sb.count(
+            "DELETE",
+            &format!("{CONTACTS_PATH}/{}", link.engage_contact_id)
+        ),
+        1
+    );
+    assert!(app.contact_link(32).await.is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_customer_without_a_stored_contact_needs_nothing() {
+    let app = TestApp::spawn().await;
+    app.publish(CUSTOMER_DELETED, "evt-deleted").await;
+    app.wait_processed("evt-deleted").await;
+    assert_eq!(app.engage_calls(), 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_becomes_a_contact_with_the_newsletter_opt_in() {
+    let app = TestApp::spawn().await;
+    app.publish(SUBSCRIBER_CREATED, "evt-subscriber").await;
+    app.wait_processed("evt-subscriber").await;
+
+    let contact = created_contact(&app, "news.reader@example.com");
+    assert!(
+        contact["preferences"]["acceptsEmail"].is_boolean(),
+        "{contact}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_event_retries_after_an_engage_503() {
+    let app = TestApp::spawn().await;
+    app.sb.inject(sandbox::Fault::status(
+        sandbox::Target::Engage,
+        "/api/v3/contacts",
+        1,
+        503,
+    ));
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.wait_processed("evt-customer").await;
+    created_contact(&app, "jane.doe@example.com");
+    assert!(app.contact_link(32).await.is_some());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_contact_who_opens_an_account_is_promoted_to_member() {
+    let app = TestApp::spawn_with(Options {
+        mode: domain::channel::ContactTypeMode::MemberAndContact,
+        ..Options::default()
+    })
+    .await;
+    let guest = app.sb.put_engage_contact(serde_json::json!({
+        "email": "jane.doe@example.com",
+        "contactType": "Contact"
+    }));
+    let id = guest["id"].as_str().unwrap().to_owned();
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.wait_processed("evt-customer").await;
+
+    let creates = app
+        .sb
+        .requests_to(CONTACTS_PATH)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == CONTACTS_PATH)
+        .count();
+    assert_eq!(creates, 0, "no second contact");
+    assert_eq!(
+        app.sb
+            .count("POST", &format!("{CONTACTS_PATH}/{id}/updateContactType")),
+        1
+    );
+    let contact = app
+        .sb
+        .engage_contacts()
+        .into_iter()
+        .find(|c| c["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(contact["contactType"], "Member");
+    assert_eq!(app.contact_link(32).await.unwrap().engage_contact_id, id);
+    app.stop().await;
+}
