@@ -160,6 +160,77 @@ async fn load(url: &str, body: Arc<Vec<u8>>, concurrency: usize, target_rate: Op
     run
 }
 
+/// The same load from `wrk` (a lighter client than ours, so the 2 cores go to the broker and
+/// the ingress), when it is installed: legacy-signed copies of one body.
+fn wrk(url: &str, body: &[u8], connections: usize) -> Option<(f64, f64, f64, u64)> {
+    // One line of JSON (a Lua string cannot hold raw newlines); sign what is sent.
+    let flat = String::from_utf8_lossy(body).replace('\n', " ");
+    let sig = domain::signature::sign_legacy_hex(SECRET.as_bytes(), flat.as_bytes());
+    let script = std::env::temp_dir().join(format!("bench-ingress-{}.lua", std::process::id()));
+    let body = flat.replace('\\', "\\\\").replace('"', "\\\"");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = \"{body}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"X-BC-Signature\"] = \"{sig}\"\n"
+        ),
+    )
+    .ok()?;
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{SECS}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ms = |label: &str| -> Option<f64> {
+        let v = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))?
+            .split_whitespace()
+            .nth(1)?
+            .to_owned();
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            _ => return None,
+        })
+    };
+    let rate: f64 = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let refused: u64 = text
+        .lines()
+        .find(|l| l.contains("Non-2xx or 3xx responses:"))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0);
+    let total: f64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let accepted = rate * (total - refused as f64).max(0.0) / total.max(1.0);
+    Some((accepted, ms("50%")?, ms("99%")?, refused))
+}
+
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -247,7 +318,29 @@ async fn main() -> anyhow::Result<()> {
         "concurrency", "accepted/s", "ratio", "p50 ms", "p99 ms", "refused"
     );
     let mut best = 0.0f64;
+    let use_wrk = std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok();
+    println!(
+        "load generator: {}",
+        if use_wrk {
+            "wrk (2 threads)"
+        } else {
+            "built-in (install wrk for a lighter client)"
+        }
+    );
     for concurrency in [16usize, 64, 128, 256] {
+        if use_wrk {
+            if let Some((rate, p50, p99, refused)) = wrk(&url, &body, concurrency) {
+                best = best.max(rate);
+                println!(
+                    "{concurrency:>11} {rate:>12.0} {:>8.2} {p50:>9.2} {p99:>9.2} {refused:>8}",
+                    rate / raw
+                );
+                continue;
+            }
+        }
         let run = load(&url, body.clone(), concurrency, None).await;
         best = best.max(run.rate);
         println!(

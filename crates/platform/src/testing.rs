@@ -380,3 +380,41 @@ impl ChaosProxy {
         }
     }
 }
+
+/// Takes one message from `queue` (a full name), waiting up to `timeout`; acks it. Uses a
+/// consumer rather than `basic.get`, whose empty answer lapin does not surface promptly.
+pub async fn take_message(
+    broker: &Broker,
+    queue: &str,
+    timeout: Duration,
+) -> Option<lapin::message::Delivery> {
+    use futures_util::StreamExt;
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+    let session = broker.session()?;
+    let channel = session.connection.create_channel().await.ok()?;
+    channel
+        .basic_qos(1, BasicQosOptions::default())
+        .await
+        .ok()?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            format!("take-{}", uuid::Uuid::new_v4().simple())
+                .as_str()
+                .into(),
+            BasicConsumeOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .ok()?;
+    let delivery = match tokio::time::timeout(timeout, consumer.next()).await {
+        Ok(Some(Ok(delivery))) => {
+            delivery.acker.ack(BasicAckOptions::default()).await.ok()?;
+            Some(delivery)
+        }
+        _ => None,
+    };
+    // Closing the channel returns anything else it was holding to the queue.
+    let _ = channel.close(200, "taken".into()).await;
+    delivery
+}

@@ -2,8 +2,6 @@ use std::time::Duration;
 
 use domain::channel::{ChannelSettings, ContactTypeMode};
 use domain::ids::{ChannelId, StoreHash};
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use platform::amqp::Broker;
 use platform::db::{self, channels, stores};
 use platform::testing::{settings, ChaosProxy, TestDb, TestNamespace};
@@ -35,55 +33,23 @@ impl Running {
         format!("{}{}", self.base, path)
     }
 
-    /// Takes one message from a work queue of this test's namespace.
+    /// Takes one message from a work queue of this test's namespace, if one is there now.
     pub async fn take(&self, queue: &str) -> Option<lapin::message::Delivery> {
-        let session = self.broker.session()?;
-        let channel = session.connection.create_channel().await.ok()?;
-        let name = self.ns.topology.queue(queue);
-        let declared = channel
-            .queue_declare(
-                name.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .ok()?;
-        if declared.message_count() == 0 {
-            let _ = channel.close(200, "done".into()).await;
-            return None;
-        }
-        let message = channel
-            .basic_get(name.as_str().into(), BasicGetOptions::default())
-            .await
-            .ok()??;
-        message
-            .delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .ok()?;
-        let _ = channel.close(200, "done".into()).await;
-        Some(message.delivery)
+        platform::testing::take_message(
+            &self.broker,
+            &self.ns.topology.queue(queue),
+            Duration::from_millis(300),
+        )
+        .await
     }
 
+    /// Takes one message, waiting up to `timeout` for it.
     pub async fn take_within(
         &self,
         queue: &str,
         timeout: Duration,
     ) -> Option<lapin::message::Delivery> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(d) = self.take(queue).await {
-                return Some(d);
-            }
-            if tokio::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        platform::testing::take_message(&self.broker, &self.ns.topology.queue(queue), timeout).await
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use domain::channel::{ChannelSettings, ContactTypeMode};
 use domain::ids::{ChannelId, StoreHash};
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use order_processor::db::{self, OrderRow};
 use order_processor::Application;
@@ -244,20 +244,14 @@ impl TestApp {
         if self.queue_len(queue).await == 0 {
             return None;
         }
-        let session = self.broker.session()?;
-        let channel = session.connection.create_channel().await.ok()?;
-        let message = channel
-            .basic_get(queue.into(), BasicGetOptions::default())
-            .await
-            .ok()??;
-        message
-            .delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .ok()?;
-        let _ = channel.close(200, "done".into()).await;
-        Some(message)
+        // A consumer, not basic.get: lapin does not surface an empty get promptly.
+        let delivery =
+            platform::testing::take_message(&self.broker, queue, std::time::Duration::from_secs(2))
+                .await?;
+        Some(lapin::message::BasicGetMessage {
+            delivery,
+            message_count: 0,
+        })
     }
 
     /// Engage requests with `method` whose path starts with `/engage{path}`.

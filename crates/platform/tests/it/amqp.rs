@@ -2,60 +2,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::types::FieldTable;
 use platform::amqp::message::{self, get_int, get_str};
 use platform::amqp::{Broker, Consumer, Handler, HandlerError, Incoming, Publisher, RetryPolicy};
 use platform::testing::{amqp_url, eventually, ChaosProxy, TestNamespace};
 use tokio_util::sync::CancellationToken;
 
-async fn get_one(broker: &Broker, queue: &str) -> Option<lapin::message::BasicGetMessage> {
-    let session = broker.session()?;
-    let channel = session.connection.create_channel().await.ok()?;
-    // Ask for the count first: a basic.get on an empty queue is answered get-empty, which
-    // this client does not surface promptly.
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .ok()?;
-    if declared.message_count() == 0 {
-        let _ = channel.close(200, "done".into()).await;
-        return None;
-    }
-    let message = channel
-        .basic_get(queue.into(), BasicGetOptions::default())
-        .await
-        .ok()??;
-    message
-        .delivery
-        .acker
-        .ack(BasicAckOptions::default())
-        .await
-        .ok()?;
-    let _ = channel.close(200, "done".into()).await;
-    Some(message)
+async fn get_one(broker: &Broker, queue: &str) -> Option<lapin::message::Delivery> {
+    platform::testing::take_message(broker, queue, Duration::from_millis(300)).await
 }
 
 async fn wait_for_message(
     broker: &Broker,
     queue: &str,
     timeout: Duration,
-) -> Option<lapin::message::BasicGetMessage> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(m) = get_one(broker, queue).await {
-            return Some(m);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
+) -> Option<lapin::message::Delivery> {
+    platform::testing::take_message(broker, queue, timeout).await
 }
 
 fn publisher(broker: &Broker) -> Arc<Publisher> {
@@ -90,9 +52,9 @@ async fn a_confirmed_publish_lands_in_the_bound_queue_unchanged() {
     let got = get_one(&broker, &ns.topology.queue("order-processor.orders"))
         .await
         .expect("order message");
-    assert_eq!(got.delivery.data, body);
-    assert_eq!(got.delivery.routing_key.as_str(), "store.order.created");
-    let props = &got.delivery.properties;
+    assert_eq!(got.data, body);
+    assert_eq!(got.routing_key.as_str(), "store.order.created");
+    let props = &got.properties;
     assert_eq!(
         props.message_id().as_ref().map(|s| s.as_str()),
         Some("evt-1")
@@ -232,7 +194,7 @@ async fn a_fatal_handler_error_dead_letters_with_its_reason() {
     )
     .await
     .expect("dead letter");
-    let headers = dead.delivery.properties.headers().clone().unwrap();
+    let headers = dead.properties.headers().clone().unwrap();
     assert_eq!(
         get_str(&headers, message::DEAD_REASON).as_deref(),
         Some("payload has no order id")
@@ -243,13 +205,9 @@ async fn a_fatal_handler_error_dead_letters_with_its_reason() {
     );
     assert_eq!(get_int(&headers, message::ATTEMPTS), Some(1));
     assert!(get_str(&headers, message::FIRST_FAILURE_AT).is_some());
-    assert_eq!(dead.delivery.data, b"{\"poison\":true}");
+    assert_eq!(dead.data, b"{\"poison\":true}");
     assert_eq!(
-        dead.delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|s| s.as_str()),
+        dead.properties.message_id().as_ref().map(|s| s.as_str()),
         Some("evt-poison")
     );
     // Fatal means one attempt, no retries.
@@ -327,7 +285,7 @@ async fn transient_errors_stop_after_the_maximum_attempts_and_dead_letter_once()
     let dead = wait_for_message(&broker, &dlq, Duration::from_secs(10))
         .await
         .expect("dead letter");
-    let headers = dead.delivery.properties.headers().clone().unwrap();
+    let headers = dead.properties.headers().clone().unwrap();
     assert_eq!(get_int(&headers, message::ATTEMPTS), Some(3));
     assert!(get_str(&headers, message::DEAD_REASON)
         .unwrap()

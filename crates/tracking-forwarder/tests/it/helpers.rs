@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use domain::channel::{ChannelSettings, ContactTypeMode};
 use domain::ids::{ChannelId, StoreHash};
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use platform::amqp::{message, Broker, Publisher};
 use platform::db::{self, channels, stores};
@@ -204,17 +204,18 @@ impl TestApp {
             let _ = channel.close(200, "done".into()).await;
             return None;
         }
-        let got = channel
-            .basic_get(queue.as_str().into(), BasicGetOptions::default())
-            .await
-            .ok()??;
-        got.delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .ok()?;
         let _ = channel.close(200, "done".into()).await;
-        Some(got)
+        // A consumer, not basic.get: lapin does not surface an empty get promptly.
+        let delivery = platform::testing::take_message(
+            &self.broker,
+            &queue,
+            std::time::Duration::from_secs(2),
+        )
+        .await?;
+        Some(lapin::message::BasicGetMessage {
+            delivery,
+            message_count: 0,
+        })
     }
 
     /// Polls the parking queue until a message arrives or [`WAIT`] passes.
