@@ -11,6 +11,9 @@
 //! - `stores.rs`, `channels.rs`: the commands on those tables.
 
 mod channels;
+mod dlq;
+mod hooks;
+mod orders;
 mod stores;
 
 use std::io::Write;
@@ -65,6 +68,15 @@ pub enum Command {
     /// Manage sales channels and their Engage configuration.
     #[command(subcommand)]
     Channel(channels::ChannelCommand),
+    /// Inspect and retry the order-processor's staged orders.
+    #[command(subcommand)]
+    Orders(orders::OrdersCommand),
+    /// Inspect, replay and purge dead-lettered messages of a work queue.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Check and list the stores' webhooks (webhook-health).
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
 }
 
 /// Runs a parsed command with the process configuration.
@@ -90,6 +102,9 @@ pub async fn run_with(cli: Cli, settings: &Settings, out: &mut impl Write) -> Re
         }
         Command::Store(cmd) => stores::run(cmd, &pool(settings)?, out).await,
         Command::Channel(cmd) => channels::run(cmd, &pool(settings)?, out).await,
+        Command::Orders(cmd) => orders::run(cmd, &pool(settings)?, out).await,
+        Command::Dlq(cmd) => dlq::run(cmd, settings, out).await,
+        Command::Hooks(cmd) => hooks::run(cmd, settings, out).await,
     }
 }
 

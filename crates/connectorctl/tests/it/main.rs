@@ -1,5 +1,9 @@
 //! `connectorctl` as operators run it: the real binary against a fresh database.
 
+mod dlq;
+mod hooks;
+mod orders;
+
 use std::process::{Command, Output};
 
 use platform::testing::TestDb;
