@@ -31,5 +31,6 @@ services: ## Make sure RabbitMQ and PostgreSQL are up (starts them when possible
 bench: bench-ingress ## Run every benchmark
 
 bench-ingress: services ## Signed webhooks against a release ingress, beside the broker's raw rate
+	@scripts/ensure-wrk.sh
 	$(CARGO) build --locked --release -p ingress --bin ingress --example bench_ingress
 	target/release/examples/bench_ingress target/release/ingress
