@@ -29,6 +29,7 @@ const MAX_RATE_LIMIT_WAITS: usize = 10;
 pub struct BigCommerceClient {
     http: reqwest::Client,
     root: String,
+    store: String,
     token: SecretString,
     gate: Arc<QuotaGate>,
     max_retries: usize,
@@ -54,6 +55,7 @@ impl BigCommerceClient {
         Self {
             http,
             root: format!("{}/stores/{}", api_base_url.trim_end_matches('/'), store),
+            store: store.to_string(),
             token,
             gate,
             max_retries,
@@ -95,6 +97,10 @@ impl BigCommerceClient {
                 .as_ref()
                 .ok()
                 .and_then(|r| RateHeaders::from_headers(r.headers()));
+            if let Some(h) = headers {
+                metrics::gauge!("bigcommerce_quota_left", "store" => self.store.clone())
+                    .set(h.left as f64);
+            }
             self.gate.release(headers);
             let result = read(API, response, |h| {
                 RateHeaders::from_headers(h).map(|r| r.reset)
@@ -265,6 +271,8 @@ impl BigCommerceClient {
             &[
                 ("date_modified:min", since_rfc3339.to_owned()),
                 ("include", "addresses".to_owned()),
+                // Oldest change first, so a bounded run resumes where it stopped.
+                ("sort", "date_modified:asc".to_owned()),
             ],
             max_pages,
         )

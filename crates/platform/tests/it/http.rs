@@ -346,3 +346,21 @@ async fn hooks_are_listed_created_and_reactivated() {
     assert_eq!(put.body, serde_json::json!({"is_active": true}));
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn the_quota_left_per_store_is_exported_as_a_metric() {
+    platform::metrics::install();
+    let sb = sandbox().await;
+    sb.set_bigcommerce_quota(Some(Quota {
+        quota: 150,
+        window_ms: 30_000,
+    }));
+    let bc = clients(&[]).bigcommerce(&store(&sb));
+    bc.order(250).await.unwrap();
+    let text = platform::metrics::render();
+    assert!(
+        text.contains("bigcommerce_quota_left{store=\"abc123\"} 149"),
+        "{text}"
+    );
+    sb.stop().await;
+}
