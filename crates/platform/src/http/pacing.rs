@@ -21,6 +21,9 @@ struct QuotaState {
     in_flight: i64,
 }
 
+/// Added to every announced window reset.
+const RESET_MARGIN: Duration = Duration::from_millis(50);
+
 /// The rate headers of one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateHeaders {
@@ -84,7 +87,9 @@ impl QuotaGate {
         if let Some(h) = headers {
             s.quota = h.quota.max(1);
             s.left = h.left - s.in_flight;
-            s.reset_at = Some(Instant::now() + h.reset);
+            // The announced reset is rounded to milliseconds and measured at the server: wait a
+            // little longer so the first request of the next window cannot land in this one.
+            s.reset_at = Some(Instant::now() + h.reset + RESET_MARGIN);
         }
     }
 }
