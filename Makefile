@@ -2,10 +2,16 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help build test lint fmt fmt-check migrate services bench bench-ingress
+.PHONY: help build test lint fmt fmt-check migrate services bench bench-ingress demo run
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+demo: ## Sandbox + all services + scripted traffic; prints what reached Engage, then stops
+	@scripts/demo.sh demo
+
+run: ## Same setup as demo without traffic; keeps running (URLs printed) until Ctrl-C
+	@scripts/demo.sh run
 
 build: ## Build every binary (debug)
 	$(CARGO) build --locked --workspace
