@@ -35,9 +35,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::webhook::Envelope;
-use platform::amqp::{Broker, Consumer, Incoming, Publisher, RetryPolicy, Topology};
+use platform::amqp::{Broker, Consumer, Incoming, Publisher, RetryPolicy};
 use platform::db::DbPool;
-use platform::health::{HealthServer, Readiness};
+use platform::health::HealthServer;
 use platform::http::HttpClients;
 use platform::Settings;
 use tokio::sync::Notify;
@@ -100,25 +100,15 @@ impl Application {
     /// Connects everything (migrating first when `database.migrate_on_start`) and binds
     /// the health/metrics listener. The broker connects in the background.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if settings.database.migrate_on_start {
-            platform::db::run_migrations(&settings.database.url).await?;
-        }
-        let pool = platform::db::pool(&settings.database.url, settings.database.max_connections)?;
-        let topology = Topology::new(&settings.amqp.namespace);
-        let broker = Broker::start(settings.amqp.url.clone(), SERVICE, topology);
-        let publisher = Arc::new(Publisher::new(
-            broker.clone(),
-            settings.amqp.publisher_channels,
-            settings.confirm_timeout(),
-        ));
-        let http = HttpClients::new(&settings)?;
-        let health = HealthServer::start(
-            settings.metrics_listen_or(DEFAULT_METRICS_LISTEN),
-            Readiness {
-                broker: Some(broker.clone()),
-                db: Some(pool.clone()),
-            },
-        )?;
+        let wiring = platform::service::Wiring::connect(&settings, SERVICE).await?;
+        let health = wiring.start_health(&settings, DEFAULT_METRICS_LISTEN)?;
+        let platform::service::Wiring {
+            broker,
+            pool,
+            publisher,
+            clients: http,
+            ..
+        } = wiring;
         tracing::info!(metrics = %health.addr, "order-processor built");
         Ok(Self {
             settings,

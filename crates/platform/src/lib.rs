@@ -13,6 +13,7 @@
 //! - [`http`]: typed BigCommerce and Engage clients (pacing, retries, error classes).
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics` for the consumer services.
 //! - [`metrics`]: the Prometheus recorder.
+//! - [`service`]: the connections every consumer service makes at start, wired once.
 //! - `testing` (feature `test-helpers`): a database per test, a broker namespace per test.
 
 pub mod amqp;
@@ -21,6 +22,7 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod service;
 pub mod telemetry;
 #[cfg(feature = "test-helpers")]
 pub mod testing;

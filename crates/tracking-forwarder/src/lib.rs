@@ -28,9 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use platform::amqp::{Broker, Consumer, Publisher, RetryPolicy, Topology};
-use platform::health::{HealthServer, Readiness};
-use platform::http::HttpClients;
+use platform::amqp::{Broker, Consumer, RetryPolicy};
+use platform::health::HealthServer;
 use platform::Settings;
 use tokio_util::sync::CancellationToken;
 
@@ -70,17 +69,18 @@ impl Application {
     /// Connects the broker (in the background), makes the database pool and HTTP clients,
     /// and starts the health server on `http.metrics_listen` (port 0 allowed).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let topology = Topology::new(&settings.amqp.namespace);
-        let dropped_queue = topology.dropped_queue();
-        let broker = Broker::start(settings.amqp.url.clone(), "tracking-forwarder", topology);
-        let pool = platform::db::pool(&settings.database.url, settings.database.max_connections)
-            .context("database pool")?;
-        let clients = HttpClients::new(&settings).context("HTTP clients")?;
-        let publisher = Arc::new(Publisher::new(
-            broker.clone(),
-            settings.amqp.publisher_channels,
-            settings.confirm_timeout(),
-        ));
+        let wiring = platform::service::Wiring::connect(&settings, "tracking-forwarder").await?;
+        let dropped_queue = wiring.topology.dropped_queue();
+        let health = wiring
+            .start_health(&settings, DEFAULT_METRICS_LISTEN)
+            .context("health server")?;
+        let platform::service::Wiring {
+            broker,
+            pool,
+            publisher,
+            clients,
+            ..
+        } = wiring;
         let handler = Arc::new(TrackingHandler::new(
             ForwarderConfig::from_settings(&settings),
             pool.clone(),
@@ -96,14 +96,6 @@ impl Application {
             RETRY_POLICY,
             handler,
         );
-        let health = HealthServer::start(
-            settings.metrics_listen_or(DEFAULT_METRICS_LISTEN),
-            Readiness {
-                broker: Some(broker.clone()),
-                db: Some(pool),
-            },
-        )
-        .context("health server")?;
         tracing::info!(metrics = %health.addr, "tracking-forwarder built");
         Ok(Self {
             broker,

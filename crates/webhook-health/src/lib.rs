@@ -33,9 +33,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use platform::amqp::{Broker, Consumer, Publisher, RetryPolicy, Topology};
-use platform::health::{HealthServer, Readiness};
-use platform::http::HttpClients;
+use platform::amqp::{Broker, Consumer, RetryPolicy};
+use platform::health::HealthServer;
 use platform::Settings;
 use tokio_util::sync::CancellationToken;
 
@@ -79,17 +78,18 @@ impl Application {
     /// Connects the broker (in the background), makes the database pool and HTTP clients,
     /// and starts the health server on `http.metrics_listen` (port 0 allowed).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let topology = Topology::new(&settings.amqp.namespace);
-        let exchange = topology.events_exchange();
-        let broker = Broker::start(settings.amqp.url.clone(), "webhook-health", topology);
-        let pool = platform::db::pool(&settings.database.url, settings.database.max_connections)
-            .context("database pool")?;
-        let clients = HttpClients::new(&settings).context("HTTP clients")?;
-        let publisher = Arc::new(Publisher::new(
-            broker.clone(),
-            settings.amqp.publisher_channels,
-            settings.confirm_timeout(),
-        ));
+        let wiring = platform::service::Wiring::connect(&settings, "webhook-health").await?;
+        let exchange = wiring.topology.events_exchange();
+        let health = wiring
+            .start_health(&settings, DEFAULT_METRICS_LISTEN)
+            .context("health server")?;
+        let platform::service::Wiring {
+            broker,
+            pool,
+            publisher,
+            clients,
+            ..
+        } = wiring;
         let checker = Arc::new(Checker::new(
             CheckerConfig::from_settings(&settings),
             pool.clone(),
@@ -106,14 +106,6 @@ impl Application {
             RETRY_POLICY,
             handler,
         );
-        let health = HealthServer::start(
-            settings.metrics_listen_or(DEFAULT_METRICS_LISTEN),
-            Readiness {
-                broker: Some(broker.clone()),
-                db: Some(pool),
-            },
-        )
-        .context("health server")?;
         let interval = Duration::from_secs(settings.webhook_health.interval_secs.max(1));
         tracing::info!(metrics = %health.addr, ?interval, "webhook-health built");
         Ok(Self {
@@ -151,7 +143,8 @@ impl Application {
 }
 
 /// The periodic check: one run now, then one per `interval` (a slow run delays the next
-/// rather than overlapping it). A failing run is logged; the next one runs as usual.
+/// rather than overlapping it). A failing run is logged; the next one runs as usual. A run
+/// still going at shutdown is abandoned.
 async fn periodic(checker: Arc<Checker>, interval: Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,7 +153,13 @@ async fn periodic(checker: Arc<Checker>, interval: Duration, stop: CancellationT
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match checker.check_all().await {
+        // Shutdown does not wait for a run stuck in retries: its pool closes with the
+        // process, which releases any advisory lock it held.
+        let run = tokio::select! {
+            _ = stop.cancelled() => return,
+            run = checker.check_all() => run,
+        };
+        match run {
             Ok(0) => {}
             Ok(failed) => tracing::warn!(failed, "some stores could not be checked"),
             Err(error) => tracing::warn!(%error, "webhook check run failed"),
