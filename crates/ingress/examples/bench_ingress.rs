@@ -8,85 +8,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use platform::testing::bench::{peak_rss_mb, percentile_ms, raw_publish_rate};
 use secrecy::SecretString;
 use tokio::io::AsyncBufReadExt;
 
 const SECRET: &str = "bench-client-secret";
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const SECS: u64 = 5;
-
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1000.0
-}
-
-/// The broker's own rate: persistent messages of the webhook's size into a quorum queue,
-/// 64 publisher confirms in flight (the yardstick of limits.md).
-async fn raw_rate(body_len: usize) -> f64 {
-    let conn = Connection::connect(AMQP, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    let q = format!("bench-raw-{}", std::process::id());
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    ch.queue_declare(
-        q.as_str().into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        args,
-    )
-    .await
-    .unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    let body = vec![b'x'; body_len];
-    let props = BasicProperties::default().with_delivery_mode(2);
-    let start = Instant::now();
-    let mut inflight = FuturesUnordered::new();
-    let mut done = 0u64;
-    while start.elapsed() < Duration::from_secs(SECS) {
-        while inflight.len() < 64 {
-            let c = ch
-                .basic_publish(
-                    "".into(),
-                    q.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    props.clone(),
-                )
-                .await
-                .unwrap();
-            inflight.push(c);
-        }
-        if inflight.next().await.is_some() {
-            done += 1;
-        }
-    }
-    while inflight.next().await.is_some() {
-        done += 1;
-    }
-    let rate = done as f64 / start.elapsed().as_secs_f64();
-    ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-        .await
-        .unwrap();
-    let _ = conn.close(200, "bench".into()).await;
-    rate
-}
 
 struct Run {
     accepted: u64,
@@ -231,17 +159,6 @@ fn wrk(url: &str, body: &[u8], connections: usize) -> Option<(f64, f64, f64, u64
     Some((accepted, ms("50%")?, ms("99%")?, refused))
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let binary = std::env::args()
@@ -308,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("{base}/webhooks/bigcommerce");
     let _ = load(&url, body.clone(), 8, None).await; // warm-up
 
-    let raw = raw_rate(body.len()).await;
+    let raw = raw_publish_rate(AMQP, body.len(), 64, SECS).await?;
     println!(
         "broker raw rate (quorum, 64 in flight, {} B): {raw:.0} msg/s",
         body.len()
@@ -347,8 +264,8 @@ async fn main() -> anyhow::Result<()> {
             "{concurrency:>11} {:>12.0} {:>8.2} {:>9.2} {:>9.2} {:>8}",
             run.rate,
             run.rate / raw,
-            percentile(&run.latencies, 0.5),
-            percentile(&run.latencies, 0.99),
+            percentile_ms(&run.latencies, 0.5),
+            percentile_ms(&run.latencies, 0.99),
             run.refused
         );
     }
@@ -357,8 +274,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "paced at half the raw rate ({half:.0}/s): {:.0} accepted/s, p50 {:.2} ms, p99 {:.2} ms, refused {}",
         paced.rate,
-        percentile(&paced.latencies, 0.5),
-        percentile(&paced.latencies, 0.99),
+        percentile_ms(&paced.latencies, 0.5),
+        percentile_ms(&paced.latencies, 0.99),
         paced.refused
     );
     println!(

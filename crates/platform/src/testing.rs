@@ -1,5 +1,8 @@
 //! Test helpers (feature `test-helpers`): a fresh database per test cloned from a migrated
-//! template and dropped afterwards, and a broker namespace per test deleted afterwards.
+//! template and dropped afterwards, and a broker namespace per test deleted afterwards;
+//! [`bench`] holds what the benchmarks share.
+
+pub mod bench;
 
 use std::time::Duration;
 
