@@ -1,0 +1,1 @@
+//! End-to-end tests: every service in-process, real broker and database, sandbox vendors.
