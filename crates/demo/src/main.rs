@@ -17,17 +17,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use demo::{kind_of, script, Traffic};
 use serde_json::{json, Value};
-
-macro_rules! fixture {
-    ($path:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/",
-            $path
-        ))
-    };
-}
 
 /// Command-line options.
 struct Options {
@@ -89,91 +80,10 @@ impl Options {
     }
 }
 
-/// One step of the scripted traffic.
-enum Step {
-    /// A signed webhook: label and body.
-    Webhook(&'static str, Value),
-    /// A storefront beacon: label, ingress path and body.
-    Beacon(&'static str, &'static str, Value),
-}
-
-fn parse(text: &str) -> Value {
-    serde_json::from_str(text).expect("fixtures are valid JSON")
-}
-
-/// A `store/customer/created` webhook for `id`, shaped like the fixture.
-fn customer_created(id: i64) -> Value {
-    let mut body = parse(fixture!("bigcommerce/webhooks/customer_created.json"));
-    body["data"]["id"] = json!(id);
-    body["hash"] = json!(uuid::Uuid::new_v4().simple().to_string());
-    body["created_at"] = json!(time::OffsetDateTime::now_utc().unix_timestamp());
-    body
-}
-
-/// The scripted stream, in sending order.
-fn script() -> Vec<Step> {
-    let wh = |path: &str| match path {
-        "customer_created" => parse(fixture!("bigcommerce/webhooks/customer_created.json")),
-        "customer_address_updated" => parse(fixture!(
-            "bigcommerce/webhooks/customer_address_updated.json"
-        )),
-        "subscriber_created" => parse(fixture!("bigcommerce/webhooks/subscriber_created.json")),
-        "order_created" => parse(fixture!("bigcommerce/webhooks/order_created.json")),
-        "order_updated" => parse(fixture!("bigcommerce/webhooks/order_updated.json")),
-        "order_status_updated" => parse(fixture!("bigcommerce/webhooks/order_status_updated.json")),
-        "order_status_refunded" => {
-            parse(fixture!("bigcommerce/webhooks/order_status_refunded.json"))
-        }
-        "order_refund_created" => parse(fixture!("bigcommerce/webhooks/order_refund_created.json")),
-        "cart_converted" => parse(fixture!("bigcommerce/webhooks/cart_converted.json")),
-        other => unreachable!("no fixture {other}"),
-    };
-    vec![
-        Step::Webhook("customer 32 created", wh("customer_created")),
-        Step::Webhook(
-            "customer 32 address updated",
-            wh("customer_address_updated"),
-        ),
-        Step::Webhook("customer 34 created (invalid phone)", customer_created(34)),
-        Step::Webhook("customer 35 created (no address)", customer_created(35)),
-        Step::Webhook(
-            "customer 36 created (channel 7, unconfigured)",
-            customer_created(36),
-        ),
-        Step::Webhook("subscriber 5 created", wh("subscriber_created")),
-        Step::Beacon(
-            "product view 77 (known contact)",
-            "/tracking/product-view",
-            parse(fixture!("tracking/product_view.json")),
-        ),
-        Step::Beacon(
-            "product view 78 (anonymous)",
-            "/tracking/product-view",
-            parse(fixture!("tracking/product_view_anonymous.json")),
-        ),
-        Step::Beacon(
-            "cart",
-            "/tracking/cart",
-            parse(fixture!("tracking/cart.json")),
-        ),
-        Step::Webhook("order 250 created", wh("order_created")),
-        Step::Webhook("order 250 updated", wh("order_updated")),
-        Step::Webhook(
-            "order 250 status -> 11 (awaiting fulfillment)",
-            wh("order_status_updated"),
-        ),
-        Step::Webhook("cart converted to order 250", wh("cart_converted")),
-        Step::Webhook(
-            "order 250 status -> 4 (refunded; ignored on purpose)",
-            wh("order_status_refunded"),
-        ),
-        Step::Webhook("order 250 refund created", wh("order_refund_created")),
-    ]
-}
-
 struct Demo {
     opts: Options,
     http: reqwest::Client,
+    traffic: Traffic,
 }
 
 impl Demo {
@@ -187,36 +97,6 @@ impl Demo {
             .with_context(|| format!("GET {url}"))?
             .error_for_status()?;
         Ok(resp.json().await?)
-    }
-
-    async fn send_webhook(&self, body: &Value) -> anyhow::Result<(String, u16)> {
-        let bytes = serde_json::to_vec(body)?;
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signature =
-            domain::signature::sign_standard(self.opts.secret.as_bytes(), &id, ts, &bytes);
-        let resp = self
-            .http
-            .post(format!("{}/webhooks/bigcommerce", self.opts.ingress))
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature)
-            .body(bytes)
-            .send()
-            .await?;
-        Ok((id, resp.status().as_u16()))
-    }
-
-    async fn send_beacon(&self, path: &str, body: &Value) -> anyhow::Result<u16> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.opts.ingress))
-            .header("origin", &self.opts.origin)
-            .json(body)
-            .send()
-            .await?;
-        Ok(resp.status().as_u16())
     }
 
     /// Staged orders per status, from `connectorctl orders list --json`.
@@ -266,25 +146,6 @@ impl Demo {
 
 fn status_ok(status: u64) -> bool {
     (200..300).contains(&status)
-}
-
-/// A readable name for an Engage route template.
-fn kind_of(method: &str, path: &str) -> &'static str {
-    let path = path.trim_start_matches("/engage");
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (method, segs.as_slice()) {
-        ("POST", ["api", "v3", "contacts"]) => "contacts created",
-        ("PATCH", ["api", "v3", "contacts", _]) => "contacts updated",
-        ("POST", ["api", "v3", "contacts", _, "updateContactType"]) => "contact types promoted",
-        ("GET", ["api", "v3", "contacts", ..]) => "contact lookups",
-        ("POST", ["api", "v3", "orders"]) => "orders created",
-        ("PUT", ["api", "v3", "orders", _]) => "orders replaced",
-        ("GET", ["api", "v3", "orders", ..]) => "order reads / job polls",
-        ("DELETE", ["api", "v3", "orders", _]) => "orders deleted",
-        ("POST", ["api", "v2", "tracking", "productview"]) => "product views",
-        ("POST", ["api", "v2", "tracking", "carts"]) => "carts",
-        _ => "other",
-    }
 }
 
 /// Log lines that tell why something was dropped, skipped or ignored.
@@ -363,7 +224,12 @@ async fn run() -> anyhow::Result<bool> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()?;
-    let demo = Demo { opts, http };
+    let traffic = Traffic::new(http.clone(), &opts.ingress, &opts.secret, &opts.origin);
+    let demo = Demo {
+        opts,
+        http,
+        traffic,
+    };
     let mut all_accepted = true;
 
     // One Engage outage: the first two order creations fail with 503.
@@ -381,15 +247,14 @@ async fn run() -> anyhow::Result<bool> {
     let started = Instant::now();
     let mut labels: BTreeMap<String, &'static str> = BTreeMap::new();
     for step in script() {
-        let (label, kind, status) = match &step {
-            Step::Webhook(label, body) => {
-                let (id, status) = demo.send_webhook(body).await?;
+        let label = step.label();
+        let (id, status) = demo.traffic.send(&step).await?;
+        let kind = match id {
+            Some(id) => {
                 labels.insert(id, label);
-                (label, "webhook", status)
+                "webhook"
             }
-            Step::Beacon(label, path, body) => {
-                (label, "beacon ", demo.send_beacon(path, body).await?)
-            }
+            None => "beacon ",
         };
         let verdict = if status_ok(u64::from(status)) {
             "accepted"
