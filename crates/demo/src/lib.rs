@@ -150,21 +150,28 @@ impl Traffic {
     /// Posts `body` as a webhook signed the Standard Webhooks way, with a fresh `webhook-id`
     /// (returned with the status).
     pub async fn send_webhook(&self, body: &Value) -> reqwest::Result<(String, u16)> {
-        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
         let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        let status = self.send_webhook_as(&id, body).await?;
+        Ok((id, status))
+    }
+
+    /// Posts `body` as the delivery `id` (BigCommerce retries a delivery with the same
+    /// `webhook-id`), signed afresh. Returns the status.
+    pub async fn send_webhook_as(&self, id: &str, body: &Value) -> reqwest::Result<u16> {
+        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signature = domain::signature::sign_standard(self.secret.as_bytes(), &id, ts, &bytes);
+        let signature = domain::signature::sign_standard(self.secret.as_bytes(), id, ts, &bytes);
         let resp = self
             .http
             .post(format!("{}/webhooks/bigcommerce", self.ingress))
             .header("content-type", "application/json")
-            .header("webhook-id", &id)
+            .header("webhook-id", id)
             .header("webhook-timestamp", ts.to_string())
             .header("webhook-signature", signature)
             .body(bytes)
             .send()
             .await?;
-        Ok((id, resp.status().as_u16()))
+        Ok(resp.status().as_u16())
     }
 
     /// Posts a beacon to `path` with the configured `Origin`.

@@ -31,6 +31,7 @@ use actix_web::{web, App, HttpServer};
 use platform::amqp::{Broker, Publisher, Topology};
 use platform::health::Readiness;
 use platform::Settings;
+use tracing::Instrument as _;
 
 /// What every request handler shares.
 pub struct State {
@@ -89,9 +90,13 @@ impl Application {
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-                    let fut = srv.call(req);
+                    // The root of the event's trace: the publish inside it puts this span's
+                    // context in the message's `traceparent`.
+                    let span = tracing::info_span!("http_request", method = %req.method(), route = %route, status = tracing::field::Empty);
+                    let fut = srv.call(req).instrument(span.clone());
                     async move {
                         let res: ServiceResponse = fut.await?;
+                        span.record("status", res.status().as_u16());
                         let status = res.status().as_u16().to_string();
                         metrics::counter!("ingress_requests_total", "route" => route.clone(), "status" => status)
                             .increment(1);

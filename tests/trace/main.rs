@@ -1,0 +1,1 @@
+//! One trace from the webhook to the Engage call.
