@@ -148,42 +148,52 @@ impl ContactSync {
         };
         let payload = map_customer(&customer, &channel.settings)
             .map_err(|e| HandlerError::fatal(e.to_string()))?;
-        let known = {
-            let mut conn = platform::db::conn(&self.pool).await.map_err(db_err)?;
-            db::find_contact_link(&mut conn, store.store_hash.as_str(), id.get() as i64)
-                .await
-                .map_err(db_err)?
-                .is_some()
+        let link = ContactLink {
+            store_hash: store.store_hash.to_string(),
+            customer_id: id.get() as i64,
+            channel_id: channel.settings.channel_id.get() as i32,
+            engage_contact_id: String::new(),
+            email: Some(payload.email.clone()),
         };
-        let (contact_id, created) = self.locked_upsert(&channel, &payload).await?;
-        // A contact that existed before this account did (a guest's `Contact`, made for an
-        // order) becomes a member now that it has an account.
-        if !created
-            && !known
-            && channel.settings.contact_type_mode == ContactTypeMode::MemberAndContact
-        {
-            self.http
-                .engage(&channel)
-                .promote_to_member(&contact_id)
-                .await
-                .map_err(api)?;
-            metrics::counter!("order_processor_contacts_total", "action" => "promoted")
-                .increment(1);
-            tracing::info!(customer_id = %id, contact_id, "contact promoted to member");
-        }
+        let engage = self.http.engage(&channel);
+        let (engage, channel, payload) = (&engage, &channel, &payload);
         let mut conn = platform::db::conn(&self.pool).await.map_err(db_err)?;
-        db::upsert_contact_link(
-            &mut conn,
-            &ContactLink {
-                store_hash: store.store_hash.to_string(),
-                customer_id: id.get() as i64,
-                channel_id: channel.settings.channel_id.get() as i32,
-                engage_contact_id: contact_id.clone(),
-                email: Some(payload.email.clone()),
-            },
-        )
-        .await
-        .map_err(db_err)?;
+        // Reading the link, upserting, promoting and storing the link all hold the contact's
+        // lock: two events for one customer (a live one and its back-fill, say) then see each
+        // other's link, so the second neither creates a duplicate nor mistakes the first's
+        // fresh contact for an older guest contact to promote.
+        let contact_id = conn
+            .transaction::<String, TxError, _>(async |c| {
+                db::lock_contact(c, &channel.engage_base_url, &payload.email).await?;
+                let known = db::find_contact_link(c, &link.store_hash, link.customer_id)
+                    .await?
+                    .is_some();
+                let (contact_id, created) = Self::upsert(engage, channel, payload)
+                    .await
+                    .map_err(TxError)?;
+                // A contact that existed before this account did (a guest's `Contact`, made
+                // for an order) becomes a member now that it has an account.
+                if !created
+                    && !known
+                    && channel.settings.contact_type_mode == ContactTypeMode::MemberAndContact
+                {
+                    engage
+                        .promote_to_member(&contact_id)
+                        .await
+                        .map_err(|e| TxError(api(e)))?;
+                    metrics::counter!("order_processor_contacts_total", "action" => "promoted")
+                        .increment(1);
+                    tracing::info!(customer_id = %id, contact_id, "contact promoted to member");
+                }
+                let link = ContactLink {
+                    engage_contact_id: contact_id.clone(),
+                    ..link.clone()
+                };
+                db::upsert_contact_link(c, &link).await?;
+                Ok(contact_id)
+            })
+            .await
+            .map_err(|e| e.0)?;
         tracing::info!(customer_id = %id, contact_id, "contact upserted");
         Ok(())
     }
