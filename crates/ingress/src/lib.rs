@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{web, App, HttpServer};
-use platform::amqp::{Broker, Publisher, Topology};
+use platform::amqp::{Broker, Publisher};
 use platform::health::Readiness;
 use platform::Settings;
 use tracing::Instrument as _;
@@ -54,18 +54,14 @@ impl Application {
     /// Connects to the broker (in the background: until it is up, webhooks get 503), opens the
     /// database pool and binds the listener (`ingress.listen`; port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if settings.database.migrate_on_start {
-            platform::db::run_migrations(&settings.database.url).await?;
-        }
+        let platform::service::Wiring {
+            topology,
+            broker,
+            pool,
+            publisher,
+            ..
+        } = platform::service::Wiring::connect(&settings, "ingress").await?;
         platform::metrics::install();
-        let topology = Topology::new(&settings.amqp.namespace);
-        let broker = Broker::start(settings.amqp.url.clone(), "ingress", topology.clone());
-        let publisher = Arc::new(Publisher::new(
-            broker.clone(),
-            settings.amqp.publisher_channels,
-            settings.confirm_timeout(),
-        ));
-        let pool = platform::db::pool(&settings.database.url, settings.database.max_connections)?;
         let state = web::Data::new(State {
             publisher,
             exchange: topology.events_exchange(),
