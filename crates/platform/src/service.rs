@@ -1,4 +1,4 @@
-//! The connections every consumer service makes at start, wired once: migrations when asked,
+//! The connections every service makes at start, wired once: migrations when asked,
 //! the database pool, the broker and its topology, a confirm publisher, the vendor clients,
 //! and the health server.
 
