@@ -33,16 +33,19 @@ pub struct StagedEvent<'a> {
     pub event_id: &'a str,
     /// The webhook scope (`store/order/created`, ...).
     pub scope: &'a str,
+    /// The W3C `traceparent` the event was handled under, if it was traced.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Upserts the order's row as `pending` and due now: a new event is a new chance, so the
 /// attempt count restarts. `revision` grows by one so that a sync running meanwhile knows
-/// its data may be stale.
+/// its data may be stale. The trace context is the latest event's (none when it had none):
+/// the sync that follows sends that event's state, so it belongs to that event's trace.
 pub async fn stage_order(conn: &mut AsyncPgConnection, event: &StagedEvent<'_>) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO orders (store_hash, order_id, channel_id, status, attempts, last_event_id, \
-                             last_scope, next_attempt_at) \
-         VALUES ($1, $2, $3, 'pending', 0, $4, $5, now()) \
+                             last_scope, traceparent, next_attempt_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, now()) \
          ON CONFLICT (store_hash, order_id) DO UPDATE SET \
              channel_id = COALESCE(EXCLUDED.channel_id, orders.channel_id), \
              status = 'pending', \
@@ -50,6 +53,7 @@ pub async fn stage_order(conn: &mut AsyncPgConnection, event: &StagedEvent<'_>) 
              revision = orders.revision + 1, \
              last_event_id = EXCLUDED.last_event_id, \
              last_scope = EXCLUDED.last_scope, \
+             traceparent = EXCLUDED.traceparent, \
              next_attempt_at = now(), \
              updated_at = now()",
     )
@@ -58,6 +62,7 @@ pub async fn stage_order(conn: &mut AsyncPgConnection, event: &StagedEvent<'_>) 
     .bind::<Nullable<Integer>, _>(event.channel_id)
     .bind::<Text, _>(event.event_id)
     .bind::<Text, _>(event.scope)
+    .bind::<Nullable<Text>, _>(event.traceparent)
     .execute(conn)
     .await
     .map(drop)
@@ -90,6 +95,9 @@ pub struct ClaimedOrder {
     /// Scope of the latest staged event.
     #[diesel(sql_type = Nullable<Text>)]
     pub last_scope: Option<String>,
+    /// Trace context of the latest staged event.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub traceparent: Option<String>,
 }
 
 /// Claims up to `limit` due rows for `lease`: `pending` rows whose `next_attempt_at` has
@@ -114,7 +122,7 @@ pub async fn claim_due(
              locked_until = now() + ($2 * interval '1 millisecond'), updated_at = now() \
          FROM due WHERE o.store_hash = due.store_hash AND o.order_id = due.order_id \
          RETURNING o.store_hash, o.order_id, o.channel_id, o.attempts, o.engage_order_id, \
-                   o.revision, o.last_event_id, o.last_scope",
+                   o.revision, o.last_event_id, o.last_scope, o.traceparent",
     )
     .bind::<BigInt, _>(limit)
     .bind::<BigInt, _>(lease.as_millis() as i64)
@@ -251,6 +259,9 @@ pub struct OrderRow {
     /// True once the order was synced.
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pub was_sent: bool,
+    /// Trace context of the latest staged event.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub traceparent: Option<String>,
 }
 
 /// One staged order.
@@ -261,7 +272,7 @@ pub async fn find_order(
 ) -> QueryResult<Option<OrderRow>> {
     diesel::sql_query(
         "SELECT store_hash, order_id, status, attempts, last_error, engage_order_id, revision, \
-                sent_at IS NOT NULL AS was_sent \
+                sent_at IS NOT NULL AS was_sent, traceparent \
          FROM orders WHERE store_hash = $1 AND order_id = $2",
     )
     .bind::<Text, _>(store_hash)

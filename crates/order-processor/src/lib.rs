@@ -9,6 +9,9 @@
 //! the Engage contact exists, creates the Engage order the first time and replaces it
 //! afterwards. Failed attempts back off exponentially; when attempts run out, or the error
 //! is final, the row becomes `failed` and a copy of the event goes to the dead-letter queue.
+//! The row keeps the W3C `traceparent` of its latest event, and each sync's `order_sync` span
+//! is made its child, so one trace still runs from the webhook to the Engage call although
+//! the sync happens later, in another task or process.
 //!
 //! Contacts: handled directly by the consumer, retried by the platform consume loop.
 //!

@@ -102,12 +102,14 @@ impl OrderStager {
         }
         let replay = message.is_replay();
         let scope = envelope.scope().as_str().to_owned();
+        let traceparent = staging_traceparent(message);
         let staged_event = StagedEvent {
             store_hash: store.as_str(),
             order_id: order_id.get() as i64,
             channel_id: envelope.channel_id().map(|c| c.get() as i32),
             event_id: &event_id,
             scope: &scope,
+            traceparent: traceparent.as_deref(),
         };
         let staged = conn
             .transaction::<bool, diesel::result::Error, _>(async |c| {
@@ -131,6 +133,16 @@ impl OrderStager {
         }
         Ok(())
     }
+}
+
+/// The trace context to store with a staged order: this handler's span (a child of the
+/// event's trace), else the event's own header when this process exports no traces, so the
+/// trace still continues through the sync in a process that does.
+fn staging_traceparent(message: &Incoming) -> Option<String> {
+    platform::telemetry::traceparent(&tracing::Span::current())
+        .or_else(|| message.header(message::TRACEPARENT))
+        // A W3C traceparent is 55 characters; anything far longer is not one.
+        .filter(|tp| tp.len() <= 128)
 }
 
 impl Handler for OrderStager {
@@ -248,6 +260,11 @@ impl SyncWorker {
             for row in claimed {
                 let worker = self.clone();
                 let span = tracing::info_span!("order_sync", store = %row.store_hash, order_id = row.order_id, attempt = row.attempts + 1);
+                // Every vendor call of the sync runs inside this span, so the trace of the
+                // event that staged the order runs on to the Engage call.
+                if let Some(tp) = &row.traceparent {
+                    platform::telemetry::set_parent_from_traceparent(&span, tp);
+                }
                 tasks.spawn(async move { worker.sync_and_settle(row).await }.instrument(span));
             }
             while tasks.try_join_next().is_some() {}
@@ -466,6 +483,7 @@ impl SyncWorker {
             .unwrap_or_else(|| format!("order-{}-{}", row.store_hash, row.order_id));
         let mut headers = FieldTable::default();
         message::set_str(&mut headers, message::STORE_HASH, &row.store_hash);
+        platform::telemetry::inject_current(&mut headers);
         let incoming = Incoming {
             body: serde_json::to_vec(&body).unwrap_or_default(),
             routing_key: scope.routing_key().into_owned(),
@@ -511,6 +529,7 @@ mod tests {
             revision: 1,
             last_event_id: Some("evt".into()),
             last_scope: Some(scope.into()),
+            traceparent: None,
         }
     }
 

@@ -113,6 +113,32 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &FieldTable) {
     }
 }
 
+/// A lone W3C `traceparent` value (one stored with staged work rather than in headers).
+struct TraceparentExtractor<'a>(&'a str);
+
+impl Extractor for TraceparentExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == message::TRACEPARENT).then_some(self.0)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec![message::TRACEPARENT]
+    }
+}
+
+/// Makes `span` a child of the trace named by a W3C `traceparent` value, so work picked up
+/// later (an order staged in the database) continues the trace of the event that caused it.
+/// An unparsable value leaves `span` where it was.
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    let cx = TraceContextPropagator::new().extract(&TraceparentExtractor(traceparent));
+    if opentelemetry::trace::TraceContextExt::span(&cx)
+        .span_context()
+        .is_valid()
+    {
+        let _ = span.set_parent(cx);
+    }
+}
+
 /// The W3C `traceparent` of `span`, when it is part of a sampled trace.
 pub fn traceparent(span: &tracing::Span) -> Option<String> {
     let mut injector = StringInjector(None);

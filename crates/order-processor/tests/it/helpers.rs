@@ -165,13 +165,25 @@ impl TestApp {
 
     /// Publishes a webhook body; `replay` marks it as an operator's DLQ replay.
     pub async fn publish_with(&self, body: &str, message_id: &str, replay: bool) {
-        let value: Value = serde_json::from_str(body).unwrap();
-        let scope = value["scope"].as_str().unwrap().replace('/', ".");
         let mut headers = FieldTable::default();
-        message::set_str(&mut headers, message::STORE_HASH, STORE);
         if replay {
             message::set_bool(&mut headers, message::REPLAY, true);
         }
+        self.publish_headers(body, message_id, headers).await
+    }
+
+    /// Publishes a webhook body carrying the W3C `traceparent` the ingress would add.
+    pub async fn publish_traced(&self, body: &str, message_id: &str, traceparent: &str) {
+        let mut headers = FieldTable::default();
+        message::set_str(&mut headers, message::TRACEPARENT, traceparent);
+        self.publish_headers(body, message_id, headers).await
+    }
+
+    /// Publishes a webhook body with `headers` besides the store hash.
+    pub async fn publish_headers(&self, body: &str, message_id: &str, mut headers: FieldTable) {
+        let value: Value = serde_json::from_str(body).unwrap();
+        let scope = value["scope"].as_str().unwrap().replace('/', ".");
+        message::set_str(&mut headers, message::STORE_HASH, STORE);
         self.publisher
             .publish(
                 &self.ns.topology.events_exchange(),

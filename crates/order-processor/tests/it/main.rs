@@ -5,3 +5,4 @@
 mod contacts;
 mod helpers;
 mod orders;
+mod trace;

@@ -46,6 +46,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        traceparent -> Nullable<Text>,
     }
 }
 

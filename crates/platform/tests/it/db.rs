@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 async fn all_migrations_run_revert_and_run_again() {
     let test = TestDb::empty().await;
     let applied = db::run_migrations(&test.url).await.unwrap();
-    assert_eq!(applied.len(), 3);
+    assert_eq!(applied.len(), 4);
     let mut conn = db::conn(&test.pool).await.unwrap();
     for table in [
         "stores",
@@ -26,14 +26,14 @@ async fn all_migrations_run_revert_and_run_again() {
     }
     drop(conn);
     let reverted = db::revert_all_migrations(&test.url).await.unwrap();
-    assert_eq!(reverted.len(), 3);
+    assert_eq!(reverted.len(), 4);
     let mut conn = db::conn(&test.pool).await.unwrap();
     assert!(diesel::sql_query("SELECT count(*) FROM stores")
         .execute(&mut *conn)
         .await
         .is_err());
     drop(conn);
-    assert_eq!(db::run_migrations(&test.url).await.unwrap().len(), 3);
+    assert_eq!(db::run_migrations(&test.url).await.unwrap().len(), 4);
     assert!(
         db::run_migrations(&test.url).await.unwrap().is_empty(),
         "nothing pending"
