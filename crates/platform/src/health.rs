@@ -8,6 +8,9 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::amqp::Broker;
 use crate::db::DbPool;
 
+/// How long `/readyz` waits for the database before it answers "not ready".
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What `/readyz` checks.
 #[derive(Clone)]
 pub struct Readiness {
@@ -27,11 +30,14 @@ impl std::fmt::Debug for Readiness {
 }
 
 impl Readiness {
-    /// True when every dependency answers.
+    /// True when every dependency answers, within [`READY_TIMEOUT`] (a probe must be
+    /// answered even when the database hangs).
     pub async fn check(&self) -> bool {
         let broker_ok = self.broker.as_ref().is_none_or(Broker::is_connected);
         let db_ok = match &self.db {
-            Some(pool) => crate::db::is_ready(pool).await,
+            Some(pool) => tokio::time::timeout(READY_TIMEOUT, crate::db::is_ready(pool))
+                .await
+                .unwrap_or(false),
             None => true,
         };
         broker_ok && db_ok

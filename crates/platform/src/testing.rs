@@ -394,30 +394,36 @@ pub async fn take_message(
     use futures_util::StreamExt;
     use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
     let session = broker.session()?;
-    let channel = session.connection.create_channel().await.ok()?;
-    channel
-        .basic_qos(1, BasicQosOptions::default())
+    // Every step is bounded: a test that waits on the broker fails, it never hangs.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let channel = tokio::time::timeout_at(deadline, session.connection.create_channel())
         .await
+        .ok()?
         .ok()?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            format!("take-{}", uuid::Uuid::new_v4().simple())
-                .as_str()
-                .into(),
-            BasicConsumeOptions::default(),
-            lapin::types::FieldTable::default(),
-        )
-        .await
-        .ok()?;
-    let delivery = match tokio::time::timeout(timeout, consumer.next()).await {
-        Ok(Some(Ok(delivery))) => {
-            delivery.acker.ack(BasicAckOptions::default()).await.ok()?;
-            Some(delivery)
-        }
-        _ => None,
-    };
+    let delivery = tokio::time::timeout_at(deadline, async {
+        channel
+            .basic_qos(1, BasicQosOptions::default())
+            .await
+            .ok()?;
+        let mut consumer = channel
+            .basic_consume(
+                queue.into(),
+                format!("take-{}", uuid::Uuid::new_v4().simple())
+                    .as_str()
+                    .into(),
+                BasicConsumeOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .ok()?;
+        let delivery = consumer.next().await?.ok()?;
+        delivery.acker.ack(BasicAckOptions::default()).await.ok()?;
+        Some(delivery)
+    })
+    .await
+    .ok()
+    .flatten();
     // Closing the channel returns anything else it was holding to the queue.
-    let _ = channel.close(200, "taken".into()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), channel.close(200, "taken".into())).await;
     delivery
 }

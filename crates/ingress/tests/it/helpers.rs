@@ -107,7 +107,11 @@ pub async fn start_with(proxy: Option<&ChaosProxy>, overrides: &[(&str, &str)]) 
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
+    // Bounded, so an answer that never comes fails the test instead of hanging it.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     // Until the ingress's own broker connection is up it answers 503: wait for readiness.
     let ready = platform::testing::eventually(Duration::from_secs(10), || {
         let http = http.clone();

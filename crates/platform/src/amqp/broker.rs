@@ -15,6 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::topology::Topology;
 
+/// How long one connection attempt (handshake and topology declaration) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`Broker::close`] waits for the broker to confirm the close.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A live connection and the number of the connect that made it.
 #[derive(Clone)]
 pub struct Session {
@@ -128,7 +134,9 @@ impl Broker {
         }
     }
 
-    /// Stops reconnecting and closes the connection cleanly.
+    /// Stops reconnecting and closes the connection cleanly, waiting at most
+    /// [`CLOSE_TIMEOUT`] for the broker's answer (a broker that never answers must not hold
+    /// up a shutdown).
     pub async fn close(&self) {
         self.inner.stop.cancel();
         let session = self
@@ -138,7 +146,10 @@ impl Broker {
             .expect("broker session lock")
             .take();
         if let Some(session) = session {
-            let _ = session.connection.close(200, "shutdown".into()).await;
+            let closing = session.connection.close(200, "shutdown".into());
+            if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+                tracing::warn!("the broker did not confirm the connection close in time");
+            }
         }
     }
 }
@@ -203,14 +214,15 @@ async fn supervise(inner: Arc<Inner>) {
 
 async fn connect(inner: &Inner) -> Result<Connection, lapin::Error> {
     let props = ConnectionProperties::default().with_connection_name(inner.name.clone().into());
-    let connection = tokio::time::timeout(
-        Duration::from_secs(10),
-        Connection::connect(inner.url.expose_secret(), props),
-    )
+    // The handshake and the topology both under one bound: a broker that accepts the socket
+    // and then stops answering must not stall the supervisor (and every reconnect) forever.
+    tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let connection = Connection::connect(inner.url.expose_secret(), props).await?;
+        let channel = connection.create_channel().await?;
+        inner.topology.declare(&channel).await?;
+        let _ = channel.close(200, "topology declared".into()).await;
+        Ok(connection)
+    })
     .await
-    .map_err(|_| lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
-    let channel = connection.create_channel().await?;
-    inner.topology.declare(&channel).await?;
-    let _ = channel.close(200, "topology declared".into()).await;
-    Ok(connection)
+    .map_err(|_| lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
 }

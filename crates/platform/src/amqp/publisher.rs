@@ -76,7 +76,8 @@ impl Publisher {
         &self.broker
     }
 
-    /// Publishes and waits for the broker's confirm. `Ok` means the message is in every queue
+    /// Publishes and waits for the broker's confirm, for at most the publisher's timeout in
+    /// all (channels included). `Ok` means the message is in every queue
     /// bound for `routing_key` (durably, for persistent messages on durable queues).
     pub async fn publish(
         &self,
@@ -85,8 +86,13 @@ impl Publisher {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
-        let (generation, channel) = self.channel().await?;
-        let result = tokio::time::timeout(self.timeout, async {
+        // One deadline for everything: opening channels on a connection that has stopped
+        // answering must not hold a caller (and an HTTP answer) forever.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let (generation, channel) = tokio::time::timeout_at(deadline, self.channel())
+            .await
+            .map_err(|_| PublishError::Timeout(self.timeout))??;
+        let result = tokio::time::timeout_at(deadline, async {
             let confirm = channel
                 .basic_publish(
                     exchange.into(),
