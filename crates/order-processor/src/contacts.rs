@@ -14,7 +14,7 @@ use platform::db::{channels, events, stores, DbPool};
 use platform::http::{ApiError, EngageClient, HttpClients};
 
 use crate::db::{self, ContactLink};
-use crate::{count_dropped, event_id, CONSUMER};
+use crate::{count_dropped, event_id, handle_counted, CONSUMER, CONTACTS_QUEUE};
 
 /// Handles customer and subscriber events.
 pub struct ContactSync {
@@ -66,11 +66,11 @@ impl ContactSync {
         channels::find(&mut conn, store, id).await.map_err(db_err)
     }
 
-    fn unmatched(what: &str) -> Result<(), HandlerError> {
+    fn unmatched(what: &str) -> Result<&'static str, HandlerError> {
         let reason = DropReason::UnmatchedChannel.as_str();
         tracing::info!(reason, what, "contact event dropped: no channel configured");
         count_dropped(reason);
-        Ok(())
+        Ok(reason)
     }
 
     /// Finds the contact by e-mail; creates it when missing, else PATCHes the mapped
@@ -130,11 +130,11 @@ impl ContactSync {
         store: &Store,
         envelope: &Envelope,
         id: CustomerId,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<&'static str, HandlerError> {
         let bigcommerce = self.http.bigcommerce(store);
         let Some(customer) = bigcommerce.customer(id.get()).await.map_err(api)? else {
             tracing::info!(customer_id = %id, "customer no longer exists; nothing to do");
-            return Ok(());
+            return Ok("gone");
         };
         let Some(channel) = self
             .channel(
@@ -195,7 +195,7 @@ impl ContactSync {
             .await
             .map_err(|e| e.0)?;
         tracing::info!(customer_id = %id, contact_id, "contact upserted");
-        Ok(())
+        Ok("upserted")
     }
 
     async fn deleted_customer(
@@ -203,7 +203,7 @@ impl ContactSync {
         store: &Store,
         envelope: &Envelope,
         id: CustomerId,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<&'static str, HandlerError> {
         let store_hash = store.store_hash.as_str();
         let link = {
             let mut conn = platform::db::conn(&self.pool).await.map_err(db_err)?;
@@ -213,7 +213,7 @@ impl ContactSync {
         };
         let Some(link) = link else {
             tracing::info!(customer_id = %id, "no contact stored for the deleted customer; nothing to do");
-            return Ok(());
+            return Ok("no_contact");
         };
         let resource = u32::try_from(link.channel_id).ok().map(ChannelId::new);
         let Some(channel) = self
@@ -233,7 +233,7 @@ impl ContactSync {
             .map_err(db_err)?;
         metrics::counter!("order_processor_contacts_total", "action" => "deleted").increment(1);
         tracing::info!(customer_id = %id, contact_id = link.engage_contact_id, "contact deleted");
-        Ok(())
+        Ok("deleted")
     }
 
     async fn subscriber(
@@ -241,11 +241,11 @@ impl ContactSync {
         store: &Store,
         envelope: &Envelope,
         id: domain::ids::SubscriberId,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<&'static str, HandlerError> {
         let bigcommerce = self.http.bigcommerce(store);
         let Some(subscriber) = bigcommerce.subscriber(id.get()).await.map_err(api)? else {
             tracing::info!(subscriber_id = %id, "subscriber no longer exists; nothing to do");
-            return Ok(());
+            return Ok("gone");
         };
         let Some(channel) = self
             .channel(
@@ -261,16 +261,19 @@ impl ContactSync {
             .map_err(|e| HandlerError::fatal(e.to_string()))?;
         let (contact_id, _) = self.locked_upsert(&channel, &payload).await?;
         tracing::info!(subscriber_id = %id, contact_id, "subscriber contact upserted");
-        Ok(())
+        Ok("upserted")
     }
 
-    async fn process(&self, message: &Incoming) -> Result<(), HandlerError> {
-        let envelope = Envelope::parse(&message.body)
-            .map_err(|e| HandlerError::fatal(format!("unusable contact event: {e}")))?;
+    /// Handles one event; returns the outcome counted in `order_processor_events_total`.
+    async fn process(
+        &self,
+        message: &Incoming,
+        envelope: &Envelope,
+    ) -> Result<&'static str, HandlerError> {
         let data = envelope
             .data()
             .map_err(|e| HandlerError::fatal(format!("unusable contact event: {e}")))?;
-        let event_id = event_id(message, &envelope);
+        let event_id = event_id(message, envelope);
         let store_hash = envelope.store_hash().clone();
         let store = {
             let mut conn = platform::db::conn(&self.pool).await.map_err(db_err)?;
@@ -281,43 +284,46 @@ impl ContactSync {
             {
                 tracing::info!(event_id, "duplicate contact event skipped");
                 count_dropped("duplicate");
-                return Ok(());
+                return Ok("duplicate");
             }
             stores::find(&mut conn, &store_hash).await.map_err(db_err)?
         };
         let Some(store) = store else {
             tracing::warn!(store = %store_hash, reason = "unknown_store", "contact event dropped");
             count_dropped("unknown_store");
-            return Ok(());
+            return Ok("unknown_store");
         };
-        match data {
+        let outcome = match data {
             WebhookData::Customer { id } if *envelope.scope() == Scope::CustomerDeleted => {
-                self.deleted_customer(&store, &envelope, id).await?
+                self.deleted_customer(&store, envelope, id).await?
             }
-            WebhookData::Customer { id } => self.customer(&store, &envelope, id).await?,
+            WebhookData::Customer { id } => self.customer(&store, envelope, id).await?,
             WebhookData::CustomerAddress { customer_id, .. } => {
-                self.customer(&store, &envelope, customer_id).await?
+                self.customer(&store, envelope, customer_id).await?
             }
-            WebhookData::Subscriber { id } => self.subscriber(&store, &envelope, id).await?,
+            WebhookData::Subscriber { id } => self.subscriber(&store, envelope, id).await?,
             _ => {
                 return Err(HandlerError::fatal(format!(
                     "scope {} does not belong on the contacts queue",
                     envelope.scope()
                 )))
             }
-        }
+        };
         // Recorded after the work: a failed attempt must not make its retry a "duplicate".
         // The upsert is idempotent, so a crash between the two only repeats it.
         let mut conn = platform::db::conn(&self.pool).await.map_err(db_err)?;
         events::mark_processed(&mut conn, CONSUMER, &event_id, Some(store_hash.as_str()))
             .await
             .map_err(db_err)?;
-        Ok(())
+        Ok(outcome)
     }
 }
 
 impl Handler for ContactSync {
     async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
-        self.process(message).await
+        handle_counted(CONTACTS_QUEUE, "contact", message, |envelope| async move {
+            self.process(message, &envelope).await
+        })
+        .await
     }
 }

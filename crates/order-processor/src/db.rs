@@ -130,6 +130,77 @@ pub async fn claim_due(
     .await
 }
 
+/// Extends the lease of a row this worker is syncing, so a slow sync keeps it while a worker
+/// that died loses it soon. Returns `false` when the row is no longer `processing`.
+pub async fn renew_lease(
+    conn: &mut AsyncPgConnection,
+    store_hash: &str,
+    order_id: i64,
+    lease: Duration,
+) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE orders SET locked_until = now() + ($3 * interval '1 millisecond') \
+         WHERE store_hash = $1 AND order_id = $2 AND status = 'processing'",
+    )
+    .bind::<Text, _>(store_hash)
+    .bind::<BigInt, _>(order_id)
+    .bind::<BigInt, _>(lease.as_millis() as i64)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Gives a claimed row back unsynced (`pending`, due now, attempts unchanged), for a worker
+/// that stops before its sync finished: another worker takes it at once instead of waiting
+/// for the lease to run out.
+pub async fn release(
+    conn: &mut AsyncPgConnection,
+    store_hash: &str,
+    order_id: i64,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE orders SET status = 'pending', locked_until = NULL, next_attempt_at = now(), \
+             updated_at = now() \
+         WHERE store_hash = $1 AND order_id = $2 AND status = 'processing'",
+    )
+    .bind::<Text, _>(store_hash)
+    .bind::<BigInt, _>(order_id)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The staged orders still to sync, for the backlog metrics.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Backlog {
+    /// Rows `pending` or `processing`, due or not.
+    #[diesel(sql_type = BigInt)]
+    pub waiting: i64,
+    /// Of those, rows due now and not held by a worker.
+    #[diesel(sql_type = BigInt)]
+    pub due: i64,
+    /// How long the longest-waiting due row has been due, in milliseconds (0 when none): how
+    /// far the workers are behind.
+    #[diesel(sql_type = BigInt)]
+    pub lag_ms: i64,
+}
+
+/// Counts the staged orders still to sync (uses the partial index of waiting rows).
+pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<Backlog> {
+    diesel::sql_query(
+        "SELECT count(*) AS waiting, \
+                count(*) FILTER (WHERE next_attempt_at <= now() \
+                                   AND (locked_until IS NULL OR locked_until < now())) AS due, \
+                COALESCE((EXTRACT(EPOCH FROM now() - min(next_attempt_at) FILTER ( \
+                    WHERE next_attempt_at <= now() \
+                      AND (locked_until IS NULL OR locked_until < now()))) * 1000)::bigint, 0) \
+                    AS lag_ms \
+         FROM orders WHERE status IN ('pending', 'processing')",
+    )
+    .get_result(conn)
+    .await
+}
+
 /// Records the Engage order id right after a successful create, so no later sync creates
 /// the order again.
 pub async fn set_engage_order_id(

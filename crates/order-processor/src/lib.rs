@@ -5,8 +5,10 @@
 //! Orders: every order event upserts one `pending` row per (store, order) in `orders` and is
 //! acked only after that commit (the event id is recorded in `processed_events` in the same
 //! transaction, so a redelivery is skipped unless an operator replays it). A worker claims
-//! due rows (`FOR UPDATE SKIP LOCKED` plus a lease), fetches the current order, makes sure
-//! the Engage contact exists, creates the Engage order the first time and replaces it
+//! due rows (`FOR UPDATE SKIP LOCKED` plus a short lease that the sync renews while it runs,
+//! so the rows of a process that died are taken over within seconds), fetches the current
+//! order, makes sure the Engage contact exists (without a lookup when the customer's stored
+//! contact link already says so), creates the Engage order the first time and replaces it
 //! afterwards. Failed attempts back off exponentially; when attempts run out, or the error
 //! is final, the row becomes `failed` and a copy of the event goes to the dead-letter queue.
 //! The row keeps the W3C `traceparent` of its latest event, and each sync's `order_sync` span
@@ -22,14 +24,21 @@
 //!   ([`orders::SyncWorker`]).
 //! - [`contacts`]: the contact handler ([`contacts::ContactSync`]).
 //! - [`db`]: queries of the `orders` and `contacts` tables.
+//! - [`housekeeping`]: backlog gauges and the pruning of old event ids.
 //!
-//! Metrics: `order_processor_orders_staged_total`,
-//! `order_processor_order_syncs_total{outcome}`, `order_processor_events_dropped_total{reason}`,
-//! `order_processor_contacts_total{action}`, `order_processor_orders_dead_lettered_total`,
-//! plus the platform's consumer and HTTP client counters.
+//! Metrics: `order_processor_events_total{scope,outcome}`,
+//! `order_processor_event_lag_seconds{queue}` (age of an event when handled),
+//! `order_processor_queue_messages{queue}`, `order_processor_orders_waiting`,
+//! `order_processor_orders_due`, `order_processor_order_sync_lag_seconds`,
+//! `order_processor_orders_staged_total`, `order_processor_order_syncs_total{outcome}`,
+//! `order_processor_events_dropped_total{reason}`, `order_processor_contacts_total{action}`,
+//! `order_processor_orders_dead_lettered_total`, plus the platform's
+//! `consumer_messages_total{queue,outcome}` (acks, retries, dead letters) and
+//! `http_client_requests_total{api,status}` (BigCommerce and Engage calls).
 
 pub mod contacts;
 pub mod db;
+pub mod housekeeping;
 pub mod orders;
 
 use std::future::Future;
@@ -37,12 +46,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::webhook::Envelope;
-use platform::amqp::{Broker, Consumer, Incoming, Publisher, RetryPolicy};
+use domain::webhook::{Envelope, Scope};
+use platform::amqp::{Broker, Consumer, HandlerError, Incoming, Publisher, RetryPolicy};
 use platform::db::DbPool;
 use platform::health::HealthServer;
 use platform::http::HttpClients;
 use platform::Settings;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -69,6 +80,70 @@ pub fn event_id(message: &Incoming, envelope: &Envelope) -> String {
 /// Counts an event dropped on purpose (acked without work) under `reason`.
 pub fn count_dropped(reason: &'static str) {
     metrics::counter!("order_processor_events_dropped_total", "reason" => reason).increment(1);
+}
+
+/// Counts one handled event by scope and outcome (`order_processor_events_total`). Scopes
+/// this service does not handle share one label, so a stray routing key cannot add series.
+fn count_event(scope: Option<&Scope>, outcome: &'static str) {
+    let scope = match scope {
+        Some(Scope::Unhandled(_)) => "unhandled".to_owned(),
+        Some(scope) => scope.as_str().to_owned(),
+        None => "unparsable".to_owned(),
+    };
+    metrics::counter!("order_processor_events_total", "scope" => scope, "outcome" => outcome)
+        .increment(1);
+}
+
+/// The outcome label of a handler's result: its own label when it succeeded, else the kind
+/// of error (the consume loop then counts the retry or dead letter).
+fn outcome_of(result: &Result<&'static str, HandlerError>) -> &'static str {
+    match result {
+        Ok(outcome) => outcome,
+        Err(HandlerError::Transient { .. }) => "transient_error",
+        Err(HandlerError::Fatal { .. }) => "fatal_error",
+    }
+}
+
+/// Records how long ago the ingress received the event (`x-received-at`) in
+/// `order_processor_event_lag_seconds{queue}`: the queue lag as the events feel it, retry
+/// delays included.
+fn observe_lag(queue: &'static str, message: &Incoming) {
+    let Some(received) = message
+        .header(platform::amqp::message::RECEIVED_AT)
+        .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok())
+    else {
+        return;
+    };
+    let lag = (OffsetDateTime::now_utc() - received)
+        .as_seconds_f64()
+        .max(0.0);
+    metrics::histogram!("order_processor_event_lag_seconds", "queue" => queue).record(lag);
+}
+
+/// What both consumers do around their own handling of one message: record its lag, parse
+/// its envelope (an unusable one is final), run `process` and count the outcome.
+pub async fn handle_counted<F, Fut>(
+    queue: &'static str,
+    what: &str,
+    message: &Incoming,
+    process: F,
+) -> Result<(), HandlerError>
+where
+    F: FnOnce(Envelope) -> Fut,
+    Fut: Future<Output = Result<&'static str, HandlerError>>,
+{
+    observe_lag(queue, message);
+    let envelope = match Envelope::parse(&message.body) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            count_event(None, "unusable");
+            return Err(HandlerError::fatal(format!("unusable {what} event: {e}")));
+        }
+    };
+    let scope = envelope.scope().clone();
+    let result = process(envelope).await;
+    count_event(Some(&scope), outcome_of(&result));
+    result.map(drop)
 }
 
 /// The retry policy of order syncs and contact events, from `order_processor.*`.
@@ -128,8 +203,9 @@ impl Application {
         self.health.addr
     }
 
-    /// Runs both consumers and the sync worker until `shutdown` resolves, then drains them
-    /// and closes the broker connection.
+    /// Runs both consumers, the sync worker and the upkeep until `shutdown` resolves, then
+    /// drains them (consumers stop taking deliveries and finish what they hold; the worker
+    /// finishes its syncs or gives their rows back) and closes the broker connection.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let policy = retry_policy(&self.settings);
@@ -166,6 +242,11 @@ impl Application {
             tokio::spawn(orders.run(stop.clone())),
             tokio::spawn(contacts.run(stop.clone())),
             tokio::spawn(worker.run(stop.clone())),
+            tokio::spawn(housekeeping::run(
+                self.pool.clone(),
+                self.broker.clone(),
+                stop.clone(),
+            )),
         ];
         shutdown.await;
         tracing::info!("shutting down: draining in-flight work");

@@ -2,8 +2,9 @@
 //! sends staged orders to Engage asynchronously, with retries, `failed` rows and dead
 //! letters.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use diesel_async::AsyncConnection;
 use domain::channel::DropReason;
@@ -21,15 +22,25 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::db::{self, ClaimedOrder, Settle, StagedEvent};
-use crate::{count_dropped, event_id, CONSUMER, ORDERS_QUEUE};
+use crate::{count_dropped, event_id, handle_counted, CONSUMER, ORDERS_QUEUE};
 
-/// How long a claimed row stays locked to its worker; a worker that dies holding it loses
-/// it after this.
-pub const LEASE: Duration = Duration::from_secs(300);
+/// How long a claimed row stays locked to its worker without a renewal. The worker renews it
+/// every [`RENEW_EVERY`] while the sync runs, so a slow sync keeps its row while the rows of
+/// a process that died are taken over within this time.
+pub const LEASE: Duration = Duration::from_secs(15);
+/// How often a running sync renews its lease; a sync that could not renew it for
+/// `LEASE - RENEW_EVERY` stops, before anybody else may take the row.
+pub const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How often the worker looks for due rows when nobody woke it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// Rows claimed (and synced concurrently) per round.
-pub const BATCH: i64 = 8;
+/// Most rows claimed by one query.
+pub const BATCH: usize = 32;
+/// Most syncs in flight in one process. Syncs wait on the vendors, not on the CPU, so many
+/// overlap; the database pool and Engage's pacing bound them further.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// How long a shutdown waits for in-flight syncs before giving their rows back; below the
+/// consume loop's 30 s drain, so the service stops within the same grace period.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Stages order events: one `pending` row per (store, order), acked only after the commit.
 pub struct OrderStager {
@@ -43,9 +54,12 @@ impl OrderStager {
         Self { pool, wake }
     }
 
-    async fn stage(&self, message: &Incoming) -> Result<(), HandlerError> {
-        let envelope = Envelope::parse(&message.body)
-            .map_err(|e| HandlerError::fatal(format!("unusable order event: {e}")))?;
+    /// Stages one event; returns the outcome counted in `order_processor_events_total`.
+    async fn stage(
+        &self,
+        message: &Incoming,
+        envelope: &Envelope,
+    ) -> Result<&'static str, HandlerError> {
         let data = envelope
             .data()
             .map_err(|e| HandlerError::fatal(format!("unusable order event: {e}")))?;
@@ -62,7 +76,7 @@ impl OrderStager {
                         "status update ignored: refund/created is authoritative"
                     );
                     count_dropped(DropReason::IgnoredRefundStatus.as_str());
-                    return Ok(());
+                    return Ok(DropReason::IgnoredRefundStatus.as_str());
                 }
                 id
             }
@@ -74,7 +88,7 @@ impl OrderStager {
             }
         };
         let store = envelope.store_hash().clone();
-        let event_id = event_id(message, &envelope);
+        let event_id = event_id(message, envelope);
         let mut conn = platform::db::conn(&self.pool)
             .await
             .map_err(|e| HandlerError::transient(e.to_string()))?;
@@ -88,7 +102,7 @@ impl OrderStager {
                 tracing::info!(store = %store, channel = %channel, order_id = %order_id,
                     reason = DropReason::UnmatchedChannel.as_str(), "order event dropped");
                 count_dropped(DropReason::UnmatchedChannel.as_str());
-                return Ok(());
+                return Ok(DropReason::UnmatchedChannel.as_str());
             }
         }
         if stores::find(&mut conn, &store)
@@ -98,7 +112,7 @@ impl OrderStager {
         {
             tracing::warn!(store = %store, order_id = %order_id, reason = "unknown_store", "order event dropped");
             count_dropped("unknown_store");
-            return Ok(());
+            return Ok("unknown_store");
         }
         let replay = message.is_replay();
         let scope = envelope.scope().as_str().to_owned();
@@ -127,12 +141,20 @@ impl OrderStager {
             tracing::info!(order_id = %order_id, scope, replay, "order staged");
             metrics::counter!("order_processor_orders_staged_total").increment(1);
             self.wake.notify_one();
+            Ok("staged")
         } else {
             tracing::info!(order_id = %order_id, scope, "duplicate order event skipped");
             count_dropped("duplicate");
+            Ok("duplicate")
         }
-        Ok(())
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded sets are updated in one step each, so a panic elsewhere leaves them whole.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The trace context to store with a staged order: this handler's span (a child of the
@@ -147,7 +169,10 @@ fn staging_traceparent(message: &Incoming) -> Option<String> {
 
 impl Handler for OrderStager {
     async fn handle(&self, message: &Incoming) -> Result<(), HandlerError> {
-        self.stage(message).await
+        handle_counted(ORDERS_QUEUE, "order", message, |envelope| async move {
+            self.stage(message, &envelope).await
+        })
+        .await
     }
 }
 
@@ -214,6 +239,35 @@ fn needs_refunds(
             .any(|p| p.is_refunded || p.quantity_refunded > 0)
 }
 
+/// True when the connector already knows that the order's Engage contact exists, so the sync
+/// need not look it up: the order's customer has a stored customer → contact link in the
+/// order's channel, matched on this very e-mail.
+///
+/// The link is written by the contact events of that customer only after Engage confirmed the
+/// contact (created, or found and updated), and removed when the customer is deleted, all under
+/// the contact's lock; so it is as fresh as the connector's own knowledge, shared by every
+/// process, and survives restarts, which an in-process cache keyed by (channel, e-mail) would
+/// not (nor would such a cache hear of a deletion handled by another process). Guests have no
+/// link and are looked up every time; that lookup is also where a guest's `Contact` is made.
+async fn known_contact(
+    conn: &mut diesel_async::AsyncPgConnection,
+    store: &StoreHash,
+    channel: &platform::db::channels::Channel,
+    order: &domain::bigcommerce::Order,
+    email: &str,
+) -> Result<bool, SyncError> {
+    if order.customer_id.is_guest() {
+        return Ok(false);
+    }
+    let link = db::find_contact_link(conn, store.as_str(), order.customer_id.get() as i64).await?;
+    Ok(link.is_some_and(|link| {
+        i64::from(link.channel_id) == i64::from(channel.settings.channel_id.get())
+            && link
+                .email
+                .is_some_and(|linked| linked.eq_ignore_ascii_case(email))
+    }))
+}
+
 /// Syncs due staged orders to Engage.
 #[derive(Clone)]
 pub struct SyncWorker {
@@ -223,6 +277,8 @@ pub struct SyncWorker {
     publisher: Arc<Publisher>,
     policy: RetryPolicy,
     wake: Arc<Notify>,
+    /// Rows this worker holds, so a shutdown that cannot wait for them gives them back.
+    in_flight: Arc<Mutex<HashSet<(String, i64)>>>,
 }
 
 impl SyncWorker {
@@ -242,33 +298,35 @@ impl SyncWorker {
             publisher,
             policy,
             wake,
+            in_flight: Arc::default(),
         }
     }
 
-    /// Claims and syncs due rows until `shutdown`; in-flight syncs finish before it returns.
+    /// Claims and syncs due rows, at most [`MAX_IN_FLIGHT`] at once, until `shutdown`. Then
+    /// it lets in-flight syncs finish for up to [`DRAIN_TIMEOUT`] and gives back the rows of
+    /// those that did not, so another worker takes them at once.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
         while !shutdown.is_cancelled() {
-            let claimed = match self.claim().await {
-                Ok(rows) => rows,
-                Err(error) => {
-                    tracing::warn!(?error, "could not claim due orders");
-                    Vec::new()
-                }
-            };
-            let idle = claimed.is_empty();
-            for row in claimed {
-                let worker = self.clone();
-                let span = tracing::info_span!("order_sync", store = %row.store_hash, order_id = row.order_id, attempt = row.attempts + 1);
-                // Every vendor call of the sync runs inside this span, so the trace of the
-                // event that staged the order runs on to the Engage call.
-                if let Some(tp) = &row.traceparent {
-                    platform::telemetry::set_parent_from_traceparent(&span, tp);
-                }
-                tasks.spawn(async move { worker.sync_and_settle(row).await }.instrument(span));
-            }
             while tasks.try_join_next().is_some() {}
-            if idle || tasks.len() >= BATCH as usize {
+            let room = MAX_IN_FLIGHT.saturating_sub(tasks.len());
+            let mut idle = true;
+            if room > 0 {
+                let claimed_at = Instant::now();
+                let claimed = match self.claim(room.min(BATCH) as i64).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        tracing::warn!(?error, "could not claim due orders");
+                        Vec::new()
+                    }
+                };
+                // A full batch means more rows may be due: claim again without waiting.
+                idle = claimed.len() < room.min(BATCH);
+                for row in claimed {
+                    self.spawn_sync(&mut tasks, row, claimed_at);
+                }
+            }
+            if idle || tasks.len() >= MAX_IN_FLIGHT {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = self.wake.notified() => {}
@@ -277,16 +335,107 @@ impl SyncWorker {
                 }
             }
         }
-        while tasks.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            self.release_in_flight().await;
+        }
     }
 
-    async fn claim(&self) -> Result<Vec<ClaimedOrder>, SyncError> {
+    fn spawn_sync(&self, tasks: &mut JoinSet<()>, row: ClaimedOrder, claimed_at: Instant) {
+        let span = tracing::info_span!(
+            "order_sync",
+            store = %row.store_hash,
+            order_id = row.order_id,
+            attempt = row.attempts + 1
+        );
+        // Every vendor call of the sync runs inside this span, so the trace of the event
+        // that staged the order runs on to the Engage call.
+        if let Some(tp) = &row.traceparent {
+            platform::telemetry::set_parent_from_traceparent(&span, tp);
+        }
+        let key = (row.store_hash.clone(), row.order_id);
+        lock(&self.in_flight).insert(key.clone());
+        let worker = self.clone();
+        tasks.spawn(
+            async move {
+                worker.sync_and_settle(row, claimed_at).await;
+                lock(&worker.in_flight).remove(&key);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Gives back the rows of syncs cut short by the shutdown.
+    async fn release_in_flight(&self) {
+        let rows: Vec<(String, i64)> = lock(&self.in_flight).drain().collect();
+        if rows.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            rows = rows.len(),
+            "drain timeout: giving unfinished order syncs back"
+        );
+        let Ok(mut conn) = platform::db::conn(&self.pool).await else {
+            // Their leases run out instead.
+            return;
+        };
+        for (store_hash, order_id) in rows {
+            if let Err(error) = db::release(&mut conn, &store_hash, order_id).await {
+                tracing::warn!(%error, order_id, "could not give the order back; its lease runs out instead");
+            }
+        }
+    }
+
+    async fn claim(&self, limit: i64) -> Result<Vec<ClaimedOrder>, SyncError> {
         let mut conn = platform::db::conn(&self.pool).await?;
-        Ok(db::claim_due(&mut conn, BATCH, LEASE).await?)
+        Ok(db::claim_due(&mut conn, limit, LEASE).await?)
     }
 
-    async fn sync_and_settle(&self, row: ClaimedOrder) {
-        let result = self.sync(&row).await;
+    /// Renews the row's lease every [`RENEW_EVERY`] while the sync runs. Returns only when
+    /// the lease could not be renewed in time: the sync must then stop before the lease runs
+    /// out, because another worker may take the row after that.
+    async fn keep_lease(&self, row: &ClaimedOrder, claimed_at: Instant) {
+        let mut renewed = claimed_at;
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            let renewal = tokio::time::timeout(RENEW_EVERY, async {
+                let mut conn = platform::db::conn(&self.pool).await?;
+                Ok::<_, SyncError>(
+                    db::renew_lease(&mut conn, &row.store_hash, row.order_id, LEASE).await?,
+                )
+            })
+            .await;
+            match renewal {
+                Ok(Ok(true)) => renewed = Instant::now(),
+                Ok(Ok(false)) => {
+                    tracing::warn!("the row was taken from this worker; stopping its sync");
+                    return;
+                }
+                Ok(Err(error)) => tracing::warn!(?error, "could not renew the lease"),
+                Err(_) => tracing::warn!("renewing the lease timed out"),
+            }
+            if renewed.elapsed() >= LEASE.saturating_sub(RENEW_EVERY) {
+                return;
+            }
+        }
+    }
+
+    async fn sync_and_settle(&self, row: ClaimedOrder, claimed_at: Instant) {
+        let result = tokio::select! {
+            result = self.sync(&row) => result,
+            () = self.keep_lease(&row, claimed_at) => {
+                // Not settled: whoever holds the row next decides.
+                tracing::error!("order sync abandoned: its lease could not be kept");
+                metrics::counter!("order_processor_order_syncs_total", "outcome" => "abandoned")
+                    .increment(1);
+                return;
+            }
+        };
         let attempts = row.attempts + 1;
         let (settle, outcome) = match &result {
             Ok(()) => (Settle::Sent, "sent"),
@@ -386,8 +535,12 @@ impl SyncWorker {
                 }
             }
         };
-        let products = bigcommerce.order_products(order_id).await?;
-        let shipping = bigcommerce.order_shipping_addresses(order_id).await?;
+        // Independent reads: side by side, the sync waits for one round trip instead of two
+        // (the quota gate still counts both).
+        let (products, shipping) = tokio::try_join!(
+            bigcommerce.order_products(order_id),
+            bigcommerce.order_shipping_addresses(order_id)
+        )?;
         // Refunds cost one more call against a tight BigCommerce quota: fetched when the
         // event is a refund or the order shows any refund, so that a full replace keeps them.
         let refunds = if needs_refunds(row, &order, &products) {
@@ -408,8 +561,11 @@ impl SyncWorker {
         // The contact must exist before its order.
         let contact = map_order_contact(&order, &channel.settings)
             .map_err(|e| SyncError::Final(format!("cannot map order contact: {e}")))?;
-        {
-            let mut conn = platform::db::conn(&self.pool).await?;
+        let mut conn = platform::db::conn(&self.pool).await?;
+        if known_contact(&mut conn, &store_hash, &channel, &order, &contact.email).await? {
+            metrics::counter!("order_processor_contacts_total", "action" => "known_for_order")
+                .increment(1);
+        } else {
             let (engage, contact, settings) = (&engage, &contact, &channel.settings);
             let base_url = channel.engage_base_url.as_str();
             conn.transaction::<(), SyncError, _>(async |c| {
@@ -428,6 +584,7 @@ impl SyncWorker {
             })
             .await?;
         }
+        drop(conn);
         match &row.engage_order_id {
             Some(engage_order_id) => {
                 match engage.replace_order(engage_order_id, &payload).await {

@@ -182,3 +182,175 @@ async fn a_guest_contact_who_opens_an_account_is_promoted_to_member() {
     assert_eq!(app.contact_link(32).await.unwrap().engage_contact_id, id);
     app.stop().await;
 }
+
+/// The customer ids BigCommerce was asked for (`GET /v3/customers?id:in=…`).
+fn fetched_customers(app: &TestApp) -> Vec<String> {
+    app.sb
+        .requests_to("/bigcommerce/stores/abc123/v3/customers")
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/v3/customers"))
+        .filter_map(|r| {
+            let query = r.query.replace("%3A", ":").replace("%3a", ":");
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("id:in=").map(str::to_owned))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_update_patches_the_contact_found_by_email_with_its_external_id() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    app.publish(CUSTOMER_CREATED, "evt-created").await;
+    app.publish(CUSTOMER_UPDATED, "evt-updated").await;
+    app.wait_processed("evt-updated").await;
+
+    let created = created_contact(&app, "jane.doe@example.com");
+    assert_eq!(created["externalId"], "32");
+    assert_eq!(app.sb.count("POST", CONTACTS_PATH), 1, "created once");
+    let link = app.contact_link(32).await.unwrap();
+    let patches: Vec<_> = app
+        .sb
+        .requests_to(&format!("{CONTACTS_PATH}/{}", link.engage_contact_id))
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].body["externalId"], "32");
+    assert_eq!(patches[0].body["email"], "jane.doe@example.com");
+    assert_eq!(patches[0].body["firstName"], "Jane");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_events_refetch_the_customer_named_in_data_address_customer_id() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    // data.id is the address (60); the customer is data.address.customer_id (32).
+    let created = CUSTOMER_ADDRESS_UPDATED.replace(
+        "store/customer/address/updated",
+        "store/customer/address/created",
+    );
+    app.publish(&created, "evt-address-created").await;
+    app.wait_processed("evt-address-created").await;
+    assert_eq!(fetched_customers(&app), vec!["32".to_owned()]);
+    let contact = created_contact(&app, "jane.doe@example.com");
+    assert_eq!(contact["street"], "Drottninggatan 1");
+    assert_eq!(contact["zipCode"], "111 51");
+    assert_eq!(contact["countryCode"], "SE");
+
+    app.publish(CUSTOMER_ADDRESS_UPDATED, "evt-address-updated")
+        .await;
+    app.wait_processed("evt-address-updated").await;
+    assert_eq!(
+        fetched_customers(&app),
+        vec!["32".to_owned(), "32".to_owned()]
+    );
+    assert_eq!(app.sb.count("PATCH", CONTACTS_PATH), 1);
+    assert!(app.contact_link(32).await.is_some());
+    assert!(app.contact_link(60).await.is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_update_sets_accepts_email_from_its_consents() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    app.publish(SUBSCRIBER_CREATED, "evt-subscribed").await;
+    app.wait_processed("evt-subscribed").await;
+    let contact = created_contact(&app, "news.reader@example.com");
+    assert_eq!(contact["preferences"]["acceptsEmail"], true, "{contact}");
+
+    // The subscriber withdrew every consent.
+    let mut subscriber: Value = serde_json::from_str(V3_SUBSCRIBER_5).unwrap();
+    subscriber["data"]["consents"] = serde_json::json!([]);
+    app.sb.put_subscriber(STORE, subscriber["data"].clone());
+    let updated =
+        SUBSCRIBER_CREATED.replace("store/subscriber/created", "store/subscriber/updated");
+    app.publish(&updated, "evt-unsubscribed").await;
+    app.wait_processed("evt-unsubscribed").await;
+
+    assert_eq!(app.sb.count("POST", CONTACTS_PATH), 1, "no second contact");
+    let patches = app.engage_bodies("PATCH", "/api/v3/contacts/");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(
+        patches[0]["preferences"]["acceptsEmail"], false,
+        "{}",
+        patches[0]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_contact_event_is_skipped() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.publish(SUBSCRIBER_CREATED, "evt-after").await;
+    app.wait_processed("evt-after").await;
+
+    assert_eq!(
+        fetched_customers(&app).len(),
+        1,
+        "the duplicate was handled again"
+    );
+    assert_eq!(app.sb.count("POST", CONTACTS_PATH), 2);
+    assert_eq!(app.sb.count("PATCH", CONTACTS_PATH), 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_event_failing_every_attempt_is_dead_lettered_once() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__ORDER_PROCESSOR__MAX_ATTEMPTS", "3".into())],
+        ..Options::default()
+    })
+    .await;
+    app.sb.inject(sandbox::Fault::status(
+        sandbox::Target::Engage,
+        "/api/v3/contacts",
+        1000,
+        503,
+    ));
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+
+    let dlq = app
+        .ns
+        .topology
+        .dead_letter_queue("order-processor.contacts");
+    assert!(
+        platform::testing::eventually(WAIT, || async { app.queue_len(&dlq).await == 1 }).await,
+        "no dead letter"
+    );
+    // Three attempts, each looking the contact up once.
+    assert_eq!(app.sb.count("GET", "/engage/api/v3/contacts/id"), 3);
+    assert!(!app.processed("evt-customer").await);
+    assert!(app.contact_link(32).await.is_none());
+    let dead = app.take(&dlq).await.expect("a dead letter");
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    assert_eq!(
+        platform::amqp::message::get_int(&headers, platform::amqp::message::ATTEMPTS),
+        Some(3)
+    );
+    assert!(
+        platform::amqp::message::get_str(&headers, platform::amqp::message::DEAD_REASON)
+            .unwrap()
+            .contains("503")
+    );
+    assert_eq!(app.queue_len(&dlq).await, 0);
+    app.stop().await;
+}

@@ -38,6 +38,10 @@ pub const CUSTOMER_ADDRESS_UPDATED: &str =
     include_str!("../../../../fixtures/bigcommerce/webhooks/customer_address_updated.json");
 pub const SUBSCRIBER_CREATED: &str =
     include_str!("../../../../fixtures/bigcommerce/webhooks/subscriber_created.json");
+pub const CUSTOMER_UPDATED: &str =
+    include_str!("../../../../fixtures/bigcommerce/webhooks/customer_updated.json");
+pub const V3_SUBSCRIBER_5: &str =
+    include_str!("../../../../fixtures/bigcommerce/api/v3_subscribers_5.json");
 pub const V2_ORDER_250: &str =
     include_str!("../../../../fixtures/bigcommerce/api/v2_orders_250.json");
 pub const V2_ORDER_250_PRODUCTS: &str =
@@ -50,6 +54,8 @@ pub struct Options {
     pub channel: bool,
     pub mode: ContactTypeMode,
     pub overrides: Vec<(&'static str, String)>,
+    /// Start an order-processor in the test's process (else the test starts its own).
+    pub instance: bool,
 }
 
 impl Default for Options {
@@ -58,6 +64,7 @@ impl Default for Options {
             channel: true,
             mode: ContactTypeMode::AllMember,
             overrides: Vec::new(),
+            instance: true,
         }
     }
 }
@@ -127,7 +134,11 @@ impl TestApp {
             .collect();
         let settings = settings(Some(&db), Some(&ns), &overrides);
         let confirm = settings.confirm_timeout();
-        let instance = Instance::start(settings).await;
+        let instance = if options.instance {
+            Some(Instance::start(settings).await)
+        } else {
+            None
+        };
         // A connection of the test's own declares the topology, so the queues exist before
         // the first publish.
         let broker = ns.broker("order-processor-test").await;
@@ -138,7 +149,7 @@ impl TestApp {
             broker,
             publisher,
             overrides: owned,
-            instance: Some(instance),
+            instance,
             ns,
         }
     }
@@ -148,14 +159,52 @@ impl TestApp {
         self.instance.as_ref().unwrap().metrics_addr
     }
 
-    /// Another order-processor process on the same database and broker namespace.
-    pub async fn another_instance(&self) -> Instance {
+    /// The settings the instances run with.
+    pub fn settings(&self) -> platform::Settings {
         let overrides: Vec<(&str, &str)> = self
             .overrides
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        Instance::start(settings(Some(&self.db), Some(&self.ns), &overrides)).await
+        settings(Some(&self.db), Some(&self.ns), &overrides)
+    }
+
+    /// Another order-processor on the same database and broker namespace.
+    pub async fn another_instance(&self) -> Instance {
+        Instance::start(self.settings()).await
+    }
+
+    /// Stops the first instance gracefully (returns when its drain is over).
+    pub async fn stop_instance(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            instance.stop().await;
+        }
+    }
+
+    /// The `order-processor` binary as its own process, configured like the instances
+    /// through `CONNECTOR__…` variables only.
+    pub fn spawn_process(&self) -> tokio::process::Child {
+        use secrecy::ExposeSecret;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_order-processor"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CONNECTOR_CONFIG_DIR", "/nonexistent")
+            .env("CONNECTOR__DATABASE__URL", self.db.url.expose_secret())
+            .env("CONNECTOR__AMQP__URL", platform::testing::amqp_url())
+            .env("CONNECTOR__AMQP__NAMESPACE", &self.ns.namespace)
+            .env("CONNECTOR__HTTP__METRICS_LISTEN", "127.0.0.1:0")
+            .env("CONNECTOR__ENGAGE__MAX_REQUESTS_PER_SEC", "0")
+            .env("CONNECTOR__TELEMETRY__LOG_LEVEL", "warn");
+        for (k, v) in &self.overrides {
+            command.env(k, v);
+        }
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the order-processor binary")
     }
 
     /// Publishes a webhook body as the ingress would, with `message_id`.
@@ -202,7 +251,17 @@ impl TestApp {
 
     /// Waits until the order's row satisfies `check`; returns the row.
     pub async fn wait_row(&self, order_id: i64, check: impl Fn(&OrderRow) -> bool) -> OrderRow {
-        let ok = eventually(WAIT, || async {
+        self.wait_row_within(WAIT, order_id, check).await
+    }
+
+    /// [`Self::wait_row`] with its own deadline.
+    pub async fn wait_row_within(
+        &self,
+        wait: Duration,
+        order_id: i64,
+        check: impl Fn(&OrderRow) -> bool,
+    ) -> OrderRow {
+        let ok = eventually(wait, || async {
             self.order_row(order_id).await.is_some_and(|r| check(&r))
         })
         .await;
@@ -264,6 +323,46 @@ impl TestApp {
             delivery,
             message_count: 0,
         })
+    }
+
+    /// Replays every dead letter of `queue` (a work queue's contract name) as an operator's
+    /// `connectorctl dlq replay` does: the same body, message id and headers, to the original
+    /// routing key, marked `x-replay` with the attempts reset. Returns how many.
+    pub async fn replay_dead_letters(&self, queue: &str) -> usize {
+        let dlq = self.ns.topology.dead_letter_queue(queue);
+        let mut replayed = 0;
+        while self.queue_len(&dlq).await > 0 {
+            let Some(dead) =
+                platform::testing::take_message(&self.broker, &dlq, Duration::from_secs(2)).await
+            else {
+                break;
+            };
+            let mut headers = dead.properties.headers().clone().unwrap_or_default();
+            let key = message::get_str(&headers, message::ORIGINAL_ROUTING_KEY)
+                .expect("a dead letter names its routing key");
+            message::set_bool(&mut headers, message::REPLAY, true);
+            message::set_int(&mut headers, message::ATTEMPTS, 0);
+            self.publisher
+                .publish(
+                    &self.ns.topology.events_exchange(),
+                    &key,
+                    &dead.data,
+                    dead.properties.clone().with_headers(headers),
+                )
+                .await
+                .unwrap();
+            replayed += 1;
+        }
+        replayed
+    }
+
+    /// Every recorded vendor call (BigCommerce and Engage) as `METHOD path`.
+    pub fn vendor_calls(&self) -> Vec<String> {
+        self.sb
+            .requests()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
     }
 
     /// Engage requests with `method` whose path starts with `/engage{path}`.

@@ -5,4 +5,5 @@
 mod contacts;
 mod helpers;
 mod orders;
+mod process;
 mod trace;

@@ -423,3 +423,326 @@ async fn the_metrics_endpoint_shows_the_order_counters() {
     assert_eq!(ready.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_event_naming_an_unconfigured_channel_is_dropped_before_staging() {
+    // Prefetch 1: the second event is handled only after the first.
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    let mut body: Value = serde_json::from_str(&with_id(ORDER_CREATED, 260)).unwrap();
+    body["channel_id"] = 9.into();
+    app.publish(&body.to_string(), "evt-channel-9").await;
+    app.publish(ORDER_CREATED, "evt-created").await;
+
+    app.wait_row(250, |r| r.status == "sent").await;
+    assert!(
+        app.order_row(260).await.is_none(),
+        "the dropped event was staged"
+    );
+    assert!(!app.processed("evt-channel-9").await);
+    assert_eq!(
+        app.sb
+            .count("GET", "/bigcommerce/stores/abc123/v2/orders/260"),
+        0,
+        "no BigCommerce call for a dropped event"
+    );
+    assert!(app
+        .engage_bodies("POST", "/api/v3/orders")
+        .iter()
+        .all(|o| o["orderId"] != "260"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_order_of_a_known_contact_costs_four_vendor_calls() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    // The customer's own event links customer 32 to its Engage contact.
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.wait_processed("evt-customer").await;
+    let link = app.contact_link(32).await.expect("a stored link");
+    app.sb.clear_requests();
+
+    app.publish(ORDER_CREATED, "evt-created").await;
+    app.wait_row(250, |r| r.status == "sent").await;
+    let mut calls = app.vendor_calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            "GET /bigcommerce/stores/abc123/v2/orders/250",
+            "GET /bigcommerce/stores/abc123/v2/orders/250/products",
+            "GET /bigcommerce/stores/abc123/v2/orders/250/shipping_addresses",
+            "POST /engage/api/v3/orders",
+        ]
+    );
+    let order = app.sb.engage_order("250").expect("order 250 in Engage");
+    assert_eq!(order["contact"]["matchKey"], "jane.doe@example.com");
+    assert!(app
+        .sb
+        .engage_contacts()
+        .iter()
+        .any(|c| c["id"] == link.engage_contact_id.as_str()));
+
+    // The same customer paying with another e-mail is not known under that one: looked up.
+    app.sb.clear_requests();
+    let (mut order, products, shipping) = guest_order(253);
+    order["customer_id"] = 32.into();
+    order["billing_address"]["email"] = "jane.work@example.com".into();
+    app.sb.put_order(STORE, order, products, shipping);
+    app.publish(&with_id(ORDER_CREATED, 253), "evt-other-email")
+        .await;
+    app.wait_row(253, |r| r.status == "sent").await;
+    assert_eq!(app.sb.count("GET", "/engage/api/v3/contacts/id"), 1);
+    assert_eq!(
+        created_emails(&app),
+        vec!["jane.work@example.com".to_owned()]
+    );
+    app.stop().await;
+}
+
+fn created_emails(app: &TestApp) -> Vec<String> {
+    app.engage_bodies("POST", "/api/v3/contacts")
+        .iter()
+        .filter_map(|c| c["email"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_dead_letter_goes_through_processing_again() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__ORDER_PROCESSOR__MAX_ATTEMPTS", "2".into())],
+        ..Options::default()
+    })
+    .await;
+    app.sb
+        .inject(Fault::status(Target::Engage, "/api/v3/orders", 2, 503).with_method("POST"));
+    app.publish(ORDER_CREATED, "evt-created").await;
+    app.wait_row(250, |r| r.status == "failed").await;
+    let dlq = app.ns.topology.dead_letter_queue("order-processor.orders");
+    assert!(platform::testing::eventually(WAIT, || async { app.queue_len(&dlq).await == 1 }).await);
+
+    // Engage is fine again; the operator replays the dead letter.
+    assert_eq!(app.replay_dead_letters("order-processor.orders").await, 1);
+    let row = app.wait_row(250, |r| r.status == "sent").await;
+    assert_eq!(row.engage_order_id.as_deref(), Some("250"));
+    assert_eq!(row.attempts, 0);
+    assert_eq!(app.sb.count("POST", ORDERS_PATH), 3);
+    assert!(app.sb.engage_order("250").is_some());
+    assert_eq!(app.queue_len(&dlq).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_slower_than_its_lease_keeps_its_row() {
+    let app = TestApp::spawn_with(Options {
+        overrides: vec![("CONNECTOR__BIGCOMMERCE__TIMEOUT_MS", "40000".into())],
+        ..Options::default()
+    })
+    .await;
+    // A second process polls all along: it would take the row if the lease lapsed.
+    let second = app.another_instance().await;
+    let lease_ms = order_processor::orders::LEASE.as_millis() as u64;
+    app.sb.inject(
+        Fault::latency(
+            Target::BigCommerce,
+            "/stores/abc123/v2/orders/250",
+            1,
+            lease_ms + 3000,
+        )
+        .with_method("GET"),
+    );
+    let published = std::time::Instant::now();
+    app.publish(ORDER_CREATED, "evt-created").await;
+
+    let row = app
+        .wait_row_within(order_processor::orders::LEASE + WAIT, 250, |r| {
+            r.status == "sent"
+        })
+        .await;
+    assert_eq!(row.engage_order_id.as_deref(), Some("250"));
+    // Sent by the sync that waited out the slow answer, not by one that took the row over.
+    assert!(
+        published.elapsed() >= std::time::Duration::from_millis(lease_ms + 3000),
+        "sent after {:?}",
+        published.elapsed()
+    );
+    let order_reads = app
+        .sb
+        .requests_to("/bigcommerce/stores/abc123/v2/orders/250")
+        .into_iter()
+        .filter(|r| r.path == "/bigcommerce/stores/abc123/v2/orders/250")
+        .count();
+    assert_eq!(order_reads, 1);
+    assert_eq!(
+        app.sb
+            .count("GET", "/bigcommerce/stores/abc123/v2/orders/250/products"),
+        1,
+        "a second worker synced the order too"
+    );
+    assert_eq!(app.sb.count("POST", ORDERS_PATH), 1);
+    second.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_counts_waiting_and_due_orders_and_the_oldest_wait() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn_with(Options {
+        instance: false,
+        ..Options::default()
+    })
+    .await;
+    let mut conn = platform::db::conn(&app.db.pool).await.unwrap();
+    let empty = order_processor::db::backlog(&mut conn).await.unwrap();
+    assert_eq!((empty.waiting, empty.due, empty.lag_ms), (0, 0, 0));
+    diesel::sql_query(
+        "INSERT INTO orders (store_hash, order_id, status, next_attempt_at, locked_until) VALUES \
+         ('abc123', 1, 'pending', now() - interval '30 seconds', NULL), \
+         ('abc123', 2, 'pending', now() + interval '1 hour', NULL), \
+         ('abc123', 3, 'processing', now() - interval '90 seconds', now() + interval '1 minute'), \
+         ('abc123', 4, 'sent', now() - interval '1 day', NULL), \
+         ('abc123', 5, 'failed', now() - interval '1 day', NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let backlog = order_processor::db::backlog(&mut conn).await.unwrap();
+    assert_eq!(backlog.waiting, 3);
+    assert_eq!(backlog.due, 1, "only order 1 is due and free");
+    assert!(
+        (29_000..60_000).contains(&backlog.lag_ms),
+        "lag {} ms",
+        backlog.lag_ms
+    );
+    drop(conn);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_show_events_by_scope_and_outcome_vendor_calls_and_queue_lag() {
+    let app = TestApp::spawn().await;
+    app.sb
+        .inject(Fault::status(Target::Engage, "/api/v3/orders", 1, 503).with_method("POST"));
+    let mut headers = lapin::types::FieldTable::default();
+    let received = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
+    message::set_str(
+        &mut headers,
+        message::RECEIVED_AT,
+        &received
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    );
+    app.publish_headers(ORDER_CREATED, "evt-created", headers)
+        .await;
+    app.publish(ORDER_STATUS_REFUNDED, "evt-status-4").await;
+    app.publish(CUSTOMER_CREATED, "evt-customer").await;
+    app.wait_row(250, |r| r.status == "sent").await;
+    app.wait_processed("evt-customer").await;
+
+    let url = format!("http://{}/metrics", app.metrics_addr());
+    let wanted: [&[&str]; 10] = [
+        &[
+            "order_processor_events_total{",
+            "scope=\"store/order/created\"",
+            "outcome=\"staged\"",
+        ],
+        &[
+            "order_processor_events_total{",
+            "scope=\"store/order/statusUpdated\"",
+            "outcome=\"ignored_refund_status\"",
+        ],
+        &[
+            "order_processor_events_total{",
+            "scope=\"store/customer/created\"",
+            "outcome=\"upserted\"",
+        ],
+        &[
+            "order_processor_event_lag_seconds_count{",
+            "queue=\"order-processor.orders\"",
+        ],
+        &["order_processor_order_syncs_total{", "outcome=\"retry\""],
+        &[
+            "http_client_requests_total{",
+            "api=\"engage\"",
+            "status=\"503\"",
+        ],
+        &[
+            "http_client_requests_total{",
+            "api=\"bigcommerce\"",
+            "status=\"200\"",
+        ],
+        &[
+            "order_processor_queue_messages{",
+            "queue=\"order-processor.orders\"",
+        ],
+        &["order_processor_orders_waiting "],
+        &["order_processor_order_sync_lag_seconds "],
+    ];
+    let has =
+        |text: &str, parts: &[&str]| text.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+    let found = platform::testing::eventually(WAIT, || async {
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        wanted.iter().all(|parts| has(&text, parts))
+    })
+    .await;
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let missing: Vec<_> = wanted.iter().filter(|parts| !has(&text, parts)).collect();
+    assert!(found, "missing from /metrics: {missing:?}");
+    // The event waited about two seconds since the ingress received it.
+    let lag_sum: f64 = text
+        .lines()
+        .find(|l| {
+            l.starts_with("order_processor_event_lag_seconds_sum{")
+                && l.contains("queue=\"order-processor.orders\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap();
+    assert!(lag_sum >= 1.9, "lag sum {lag_sum}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_event_ids_of_this_service_are_pruned_and_recent_ones_kept() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn_with(Options {
+        instance: false,
+        ..Options::default()
+    })
+    .await;
+    {
+        let mut conn = platform::db::conn(&app.db.pool).await.unwrap();
+        diesel::sql_query(
+            "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES \
+             ('order-processor', 'evt-old', now() - interval '8 days'), \
+             ('order-processor', 'evt-recent', now() - interval '1 day'), \
+             ('tracking-forwarder', 'evt-old-other', now() - interval '8 days')",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    // Pruning runs when the service starts.
+    let instance = app.another_instance().await;
+    assert!(
+        platform::testing::eventually(WAIT, || async { !app.processed("evt-old").await }).await,
+        "the old event id was not pruned"
+    );
+    assert!(app.processed("evt-recent").await);
+    let mut conn = platform::db::conn(&app.db.pool).await.unwrap();
+    assert!(
+        platform::db::events::was_processed(&mut conn, "tracking-forwarder", "evt-old-other")
+            .await
+            .unwrap(),
+        "another consumer's records are its own to prune"
+    );
+    drop(conn);
+    instance.stop().await;
+    app.stop().await;
+}

@@ -41,10 +41,24 @@ pub async fn was_processed(
     .await
 }
 
-/// Deletes records older than `retention`; returns how many.
-pub async fn prune(conn: &mut AsyncPgConnection, retention: Duration) -> QueryResult<usize> {
+/// Deletes at most `batch` of `consumer`'s records older than `retention`; returns how many.
+/// Small batches keep each delete short next to the live inserts: call again while it
+/// returns `batch`.
+pub async fn prune(
+    conn: &mut AsyncPgConnection,
+    consumer: &str,
+    retention: Duration,
+    batch: i64,
+) -> QueryResult<usize> {
     let cutoff = OffsetDateTime::now_utc() - retention;
-    diesel::delete(processed_events::table.filter(processed_events::processed_at.lt(cutoff)))
-        .execute(conn)
-        .await
+    diesel::sql_query(
+        "DELETE FROM processed_events WHERE consumer = $1 AND event_id IN ( \
+             SELECT event_id FROM processed_events \
+             WHERE consumer = $1 AND processed_at < $2 LIMIT $3)",
+    )
+    .bind::<diesel::sql_types::Text, _>(consumer)
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)
+    .await
 }

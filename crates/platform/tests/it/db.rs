@@ -140,14 +140,38 @@ async fn an_event_id_is_recorded_once_per_consumer() {
     assert!(events::was_processed(&mut conn, "order-processor", "evt-1")
         .await
         .unwrap());
+    assert!(
+        events::mark_processed(&mut conn, "order-processor", "evt-2", Some("abc123"))
+            .await
+            .unwrap()
+    );
+    // Recent records stay.
     assert_eq!(
-        events::prune(&mut conn, time::Duration::ZERO)
+        events::prune(&mut conn, "order-processor", time::Duration::hours(1), 10)
             .await
             .unwrap(),
-        2
+        0
+    );
+    // Old ones go in batches, and only the named consumer's.
+    assert_eq!(
+        events::prune(&mut conn, "order-processor", time::Duration::ZERO, 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        events::prune(&mut conn, "order-processor", time::Duration::ZERO, 10)
+            .await
+            .unwrap(),
+        1
     );
     assert!(
         !events::was_processed(&mut conn, "order-processor", "evt-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        events::was_processed(&mut conn, "tracking-forwarder", "evt-1")
             .await
             .unwrap()
     );
