@@ -2,9 +2,12 @@
 //! bounded, and concurrent misses of one key share a single load (single-flight).
 //!
 //! BigCommerce allows only a few API calls per second per store, shared by every app, so a
-//! burst of views of one uncached product must cost one lookup, not one per view.
+//! burst of views of one uncached product must cost one lookup, not one per view. That holds
+//! when the lookup fails too: everyone waiting on it gets its error (and retries later)
+//! instead of each trying again in turn against an API that is already failing.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,21 +36,38 @@ impl Lookup {
     }
 }
 
-struct Slot<V> {
+/// One key's entry: its load, shared by everyone who asked while it ran. A failed load
+/// stays in the cell only until its loader removes the slot.
+struct Slot<V, E> {
     created: Instant,
-    cell: Arc<OnceCell<V>>,
+    cell: Arc<OnceCell<Result<V, E>>>,
 }
 
-/// A TTL map with a size bound and single-flight loads. Cheap to share behind an `Arc`.
-pub struct TtlCache<K, V> {
+impl<V, E> Slot<V, E> {
+    fn loaded(&self) -> Option<&V> {
+        self.cell.get().and_then(|r| r.as_ref().ok())
+    }
+
+    fn failed(&self) -> bool {
+        self.cell.get().is_some_and(Result::is_err)
+    }
+
+    fn loading(&self) -> bool {
+        !self.cell.initialized()
+    }
+}
+
+/// A TTL map with a size bound and single-flight loads whose errors are `E`. Cheap to
+/// share behind an `Arc`.
+pub struct TtlCache<K, V, E = Infallible> {
     ttl: Duration,
     capacity: usize,
-    slots: Mutex<HashMap<K, Slot<V>>>,
+    slots: Mutex<HashMap<K, Slot<V, E>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
-impl<K, V> std::fmt::Debug for TtlCache<K, V> {
+impl<K, V, E> std::fmt::Debug for TtlCache<K, V, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TtlCache")
             .field("ttl", &self.ttl)
@@ -56,10 +76,11 @@ impl<K, V> std::fmt::Debug for TtlCache<K, V> {
     }
 }
 
-impl<K, V> TtlCache<K, V>
+impl<K, V, E> TtlCache<K, V, E>
 where
     K: Eq + Hash + Clone,
     V: Clone,
+    E: Clone,
 {
     /// A cache whose entries expire `ttl` after they were loaded, holding at most
     /// `capacity` keys (at least one).
@@ -80,7 +101,7 @@ where
         let value = slots
             .get(key)
             .filter(|slot| now.duration_since(slot.created) < self.ttl)
-            .and_then(|slot| slot.cell.get().cloned());
+            .and_then(|slot| slot.loaded().cloned());
         drop(slots);
         self.record(if value.is_some() {
             Lookup::Hit
@@ -92,7 +113,7 @@ where
 
     /// Stores `value` under `key`, replacing what was there.
     pub fn insert(&self, key: K, value: V) {
-        let cell = Arc::new(OnceCell::new_with(Some(value)));
+        let cell = Arc::new(OnceCell::new_with(Some(Ok(value))));
         let mut slots = self.slots.lock().expect("cache lock");
         self.make_room(&mut slots, &key);
         slots.insert(
@@ -105,9 +126,9 @@ where
     }
 
     /// The value of `key`, loaded with `load` when missing or expired. Concurrent callers
-    /// missing the same key wait for one load; if it fails, the next waiter tries again and
-    /// nothing is cached.
-    pub async fn get_or_try_load<E, F, Fut>(&self, key: K, load: F) -> Result<(V, Lookup), E>
+    /// missing the same key wait for one load and share its result: on failure every one of
+    /// them gets the error, nothing is cached, and the next caller loads afresh.
+    pub async fn get_or_try_load<F, Fut>(&self, key: K, load: F) -> Result<(V, Lookup), E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
@@ -116,9 +137,10 @@ where
             let now = Instant::now();
             let mut slots = self.slots.lock().expect("cache lock");
             match slots.get(&key) {
-                // Fresh, or still loading (its load started moments ago).
+                // Still loading (its load started moments ago), or loaded and fresh.
                 Some(slot)
-                    if now.duration_since(slot.created) < self.ttl || !slot.cell.initialized() =>
+                    if slot.loading()
+                        || (!slot.failed() && now.duration_since(slot.created) < self.ttl) =>
                 {
                     slot.cell.clone()
                 }
@@ -126,7 +148,7 @@ where
                     self.make_room(&mut slots, &key);
                     let cell = Arc::new(OnceCell::new());
                     slots.insert(
-                        key,
+                        key.clone(),
                         Slot {
                             created: now,
                             cell: cell.clone(),
@@ -137,16 +159,31 @@ where
             }
         };
         let mut loaded = false;
-        let value = cell
-            .get_or_try_init(|| {
+        let result = cell
+            .get_or_init(|| {
                 loaded = true;
                 load()
             })
-            .await?
+            .await
             .clone();
-        let lookup = if loaded { Lookup::Miss } else { Lookup::Hit };
-        self.record(lookup);
-        Ok((value, lookup))
+        match result {
+            Ok(value) => {
+                let lookup = if loaded { Lookup::Miss } else { Lookup::Hit };
+                self.record(lookup);
+                Ok((value, lookup))
+            }
+            Err(error) => {
+                if loaded {
+                    self.record(Lookup::Miss);
+                    let mut slots = self.slots.lock().expect("cache lock");
+                    // Only this load's slot: a later caller may have started another one.
+                    if slots.get(&key).is_some_and(|s| Arc::ptr_eq(&s.cell, &cell)) {
+                        slots.remove(&key);
+                    }
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Hits divided by lookups so far (0 before the first lookup).
@@ -177,20 +214,21 @@ where
         };
     }
 
-    /// Frees a place for `key` when the cache is full: expired entries go first, then the
-    /// oldest loaded one. Entries still loading are kept (their callers are waiting).
-    fn make_room(&self, slots: &mut HashMap<K, Slot<V>>, key: &K) {
+    /// Frees a place for `key` when the cache is full: expired and failed entries go first,
+    /// then the oldest loaded one. Entries still loading are kept (their callers are
+    /// waiting).
+    fn make_room(&self, slots: &mut HashMap<K, Slot<V, E>>, key: &K) {
         if slots.len() < self.capacity || slots.contains_key(key) {
             return;
         }
         let now = Instant::now();
         slots.retain(|_, slot| {
-            !slot.cell.initialized() || now.duration_since(slot.created) < self.ttl
+            slot.loading() || (!slot.failed() && now.duration_since(slot.created) < self.ttl)
         });
         while slots.len() >= self.capacity {
             let oldest = slots
                 .iter()
-                .filter(|(_, slot)| slot.cell.initialized())
+                .filter(|(_, slot)| !slot.loading())
                 .min_by_key(|(_, slot)| slot.created)
                 .map(|(k, _)| k.clone());
             match oldest {
@@ -210,13 +248,13 @@ mod tests {
 
     use super::*;
 
-    type Cache = TtlCache<u64, String>;
+    type Cache = TtlCache<u64, String, &'static str>;
 
     async fn load_counting(
         cache: &Cache,
         key: u64,
         calls: &AtomicUsize,
-    ) -> Result<(String, Lookup), ()> {
+    ) -> Result<(String, Lookup), &'static str> {
         cache
             .get_or_try_load(key, || async {
                 calls.fetch_add(1, Ordering::SeqCst);
@@ -275,11 +313,50 @@ mod tests {
     #[tokio::test]
     async fn a_failed_load_is_not_cached() {
         let cache = Cache::new(Duration::from_secs(60), 10);
-        let failed: Result<_, &str> = cache.get_or_try_load(1, || async { Err("down") }).await;
+        let failed = cache.get_or_try_load(1, || async { Err("down") }).await;
         assert_eq!(failed, Err("down"));
         let calls = AtomicUsize::new(0);
         let (value, lookup) = load_counting(&cache, 1, &calls).await.unwrap();
         assert_eq!((value.as_str(), lookup), ("value 1", Lookup::Miss));
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_a_failed_load_and_the_next_caller_loads_again() {
+        let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (cache, calls, mut released) = (cache.clone(), calls.clone(), released.clone());
+            tasks.spawn(async move {
+                cache
+                    .get_or_try_load(3, || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        // Held until every caller is waiting on this load.
+                        let _ = released.wait_for(|go| *go).await;
+                        Err::<String, _>("down")
+                    })
+                    .await
+            });
+        }
+        // Every task has either started the load or is waiting for it once the load runs
+        // and the rest have had their turn on the runtime.
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        while let Some(result) = tasks.join_next().await {
+            assert_eq!(result.unwrap(), Err("down"));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one load for the burst");
+        assert!(cache.is_empty(), "a failure is not cached");
+        let again = AtomicUsize::new(0);
+        let (value, lookup) = load_counting(&cache, 3, &again).await.unwrap();
+        assert_eq!((value.as_str(), lookup), ("value 3", Lookup::Miss));
+        assert_eq!(again.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -84,9 +84,9 @@ pub struct TrackingHandler {
     clients: HttpClients,
     publisher: Arc<Publisher>,
     dropped_queue: String,
-    stores: TtlCache<StoreHash, Option<Arc<Store>>>,
-    channels: TtlCache<(StoreHash, ChannelId), Option<Arc<Channel>>>,
-    products: TtlCache<(StoreHash, u64), Option<Arc<ResolvedProduct>>>,
+    stores: TtlCache<StoreHash, Option<Arc<Store>>, HandlerError>,
+    channels: TtlCache<(StoreHash, ChannelId), Option<Arc<Channel>>, HandlerError>,
+    products: TtlCache<(StoreHash, u64), Option<Arc<ResolvedProduct>>, HandlerError>,
     categories: TtlCache<(StoreHash, u64), Option<String>>,
 }
 
