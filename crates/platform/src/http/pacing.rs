@@ -85,11 +85,26 @@ impl QuotaGate {
         let mut s = self.state.lock().expect("quota lock");
         s.in_flight = (s.in_flight - 1).max(0);
         if let Some(h) = headers {
-            s.quota = h.quota.max(1);
-            s.left = h.left - s.in_flight;
+            let now = Instant::now();
             // The announced reset is rounded to milliseconds and measured at the server: wait a
             // little longer so the first request of the next window cannot land in this one.
-            s.reset_at = Some(Instant::now() + h.reset + RESET_MARGIN);
+            let reset_at = now + h.reset + RESET_MARGIN;
+            // Counting every request in flight as not yet counted by the server errs low.
+            let left = h.left - s.in_flight;
+            // Answers of one window arrive in any order: one that overtook an earlier answer
+            // reports fewer left, and the later-arriving earlier answer must not raise the
+            // count again. So within the known window the lowest count and latest reset win.
+            match s.reset_at {
+                Some(known) if now < known && s.quota == h.quota.max(1) => {
+                    s.left = s.left.min(left);
+                    s.reset_at = Some(known.max(reset_at));
+                }
+                _ => {
+                    s.left = left;
+                    s.reset_at = Some(reset_at);
+                }
+            }
+            s.quota = h.quota.max(1);
         }
     }
 }
@@ -192,6 +207,61 @@ mod tests {
         gate.acquire().await; // both in flight, none answered
         gate.acquire().await; // a third must wait for the window
         assert!(start.elapsed() >= Duration::from_millis(110));
+    }
+
+    #[tokio::test]
+    async fn an_answer_overtaken_by_a_later_one_does_not_raise_the_count() {
+        let gate = QuotaGate::default();
+        gate.acquire().await;
+        gate.release(Some(RateHeaders {
+            left: 3,
+            quota: 5,
+            reset: Duration::from_secs(10),
+        }));
+        gate.acquire().await; // the server's 3rd of 5
+        gate.acquire().await; // its 4th
+                              // The 4th is answered first (1 left), then the 3rd (2 left, already stale).
+        gate.release(Some(RateHeaders {
+            left: 1,
+            quota: 5,
+            reset: Duration::from_secs(10),
+        }));
+        gate.release(Some(RateHeaders {
+            left: 2,
+            quota: 5,
+            reset: Duration::from_secs(10),
+        }));
+        // The server has one request left in this window: no more than one goes out.
+        let mut sent = 0;
+        while sent < 3
+            && tokio::time::timeout(Duration::from_millis(50), gate.acquire())
+                .await
+                .is_ok()
+        {
+            sent += 1;
+        }
+        assert!(sent <= 1, "{sent} requests sent with 1 left");
+    }
+
+    #[tokio::test]
+    async fn a_new_window_after_the_reset_takes_the_count_of_its_answers() {
+        let gate = QuotaGate::default();
+        gate.acquire().await;
+        gate.release(Some(RateHeaders {
+            left: 0,
+            quota: 3,
+            reset: Duration::from_millis(50),
+        }));
+        gate.acquire().await; // waits for the reset, then the window is full again
+        gate.release(Some(RateHeaders {
+            left: 2,
+            quota: 3,
+            reset: Duration::from_secs(10),
+        }));
+        let start = Instant::now();
+        gate.acquire().await;
+        gate.acquire().await;
+        assert!(start.elapsed() < Duration::from_millis(50));
     }
 
     #[tokio::test]
