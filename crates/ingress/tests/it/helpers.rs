@@ -112,8 +112,10 @@ pub async fn start_with(proxy: Option<&ChaosProxy>, overrides: &[(&str, &str)]) 
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    // Until the ingress's own broker connection is up it answers 503: wait for readiness.
-    let ready = platform::testing::eventually(Duration::from_secs(10), || {
+    // Until the ingress's own broker connection is up it answers 503: wait for readiness
+    // (long enough for one failed connection attempt, bounded by the broker's
+    // CONNECT_TIMEOUT, and its retry).
+    let ready = platform::testing::eventually(Duration::from_secs(30), || {
         let http = http.clone();
         let url = format!("{base}/readyz");
         async move {
