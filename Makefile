@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help build test lint fmt fmt-check migrate services bench bench-ingress demo run
+.PHONY: help build test lint fmt fmt-check migrate services bench bench-ingress bench-orders bench-tracking demo run
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -34,9 +34,17 @@ migrate: services ## Apply database migrations to the configured database
 services: ## Make sure RabbitMQ and PostgreSQL are up (starts them when possible)
 	@scripts/services.sh
 
-bench: bench-ingress ## Run every benchmark
+bench: bench-ingress bench-orders bench-tracking ## Run every benchmark
 
 bench-ingress: services ## Signed webhooks against a release ingress, beside the broker's raw rate
 	@scripts/ensure-wrk.sh
 	$(CARGO) build --locked --release -p ingress --bin ingress --example bench_ingress
 	target/release/examples/bench_ingress target/release/ingress
+
+bench-orders: services ## New orders through ingress -> order-processor -> sandbox Engage, then under a BigCommerce quota
+	$(CARGO) build --locked --release -p e2e --example bench_pipeline
+	target/release/examples/bench_pipeline orders $(or $(N),2000)
+
+bench-tracking: services ## Product-view beacons through ingress -> tracking-forwarder -> sandbox Engage, warm cache
+	$(CARGO) build --locked --release -p e2e --example bench_pipeline
+	target/release/examples/bench_pipeline tracking $(or $(N),20000)

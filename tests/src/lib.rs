@@ -200,6 +200,12 @@ impl Connector {
 
     /// Staged orders not yet settled (`pending` or `processing`).
     pub async fn unsettled_orders(&self) -> i64 {
+        self.orders_in(&["pending", "processing"]).await
+    }
+
+    /// Staged orders whose status is one of `statuses` (`i64::MAX` when the database
+    /// cannot be read).
+    pub async fn orders_in(&self, statuses: &[&str]) -> i64 {
         use diesel::dsl::count_star;
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
@@ -208,7 +214,7 @@ impl Connector {
             return i64::MAX;
         };
         dsl::orders
-            .filter(dsl::status.eq_any(["pending", "processing"]))
+            .filter(dsl::status.eq_any(statuses))
             .select(count_star())
             .first(&mut conn)
             .await

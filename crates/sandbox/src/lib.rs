@@ -190,6 +190,12 @@ impl SandboxHandle {
         format!("{}/engage", self.base_url())
     }
 
+    /// When the sandbox started: a recorded request arrived at this instant plus its
+    /// `at_ms`.
+    pub fn started_at(&self) -> std::time::Instant {
+        self.shared.started
+    }
+
     /// Every recorded request to the fake APIs, oldest first (control calls excluded).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log).requests(None)
