@@ -321,6 +321,29 @@ pub struct ChaosProxy {
 struct ProxyState {
     down: std::sync::atomic::AtomicBool,
     cut: tokio::sync::watch::Sender<u64>,
+    stalled: tokio::sync::watch::Sender<bool>,
+}
+
+/// Copies `from` to `to`, holding the bytes while the proxy is stalled (delayed, not lost).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|stalled| !*stalled).await.is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl ChaosProxy {
@@ -332,15 +355,17 @@ impl ChaosProxy {
             .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let (cut, _) = tokio::sync::watch::channel(0u64);
+        let (stalled, _) = tokio::sync::watch::channel(false);
         let state = std::sync::Arc::new(ProxyState {
             down: false.into(),
             cut,
+            stalled,
         });
         let upstream = upstream.to_owned();
         let st = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     return;
                 };
                 if st.down.load(Ordering::SeqCst) {
@@ -349,12 +374,16 @@ impl ChaosProxy {
                 }
                 let upstream = upstream.clone();
                 let mut cut = st.cut.subscribe();
+                let stalled = st.stalled.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&upstream).await else {
                         return;
                     };
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = pump(in_read, out_write, stalled.clone()) => {}
+                        _ = pump(out_read, in_write, stalled) => {}
                         _ = cut.changed() => {}
                     }
                 });
@@ -371,6 +400,12 @@ impl ChaosProxy {
     /// Drops every open connection (clients see a broken socket).
     pub fn cut_all(&self) {
         self.state.cut.send_modify(|n| *n += 1);
+    }
+
+    /// While stalled, connections stay open but nothing passes either way: a broker that
+    /// accepted the socket and stopped answering. What was sent meanwhile passes afterwards.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.state.stalled.send_replace(stalled);
     }
 
     /// While down, new connections are refused at once and open ones are cut.

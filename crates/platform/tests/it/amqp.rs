@@ -3,8 +3,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lapin::types::FieldTable;
+use platform::amqp::broker::CLOSE_TIMEOUT;
 use platform::amqp::message::{self, get_int, get_str};
-use platform::amqp::{Broker, Consumer, Handler, HandlerError, Incoming, Publisher, RetryPolicy};
+use platform::amqp::{
+    Broker, Consumer, Handler, HandlerError, Incoming, PublishError, Publisher, RetryPolicy,
+};
 use platform::testing::{amqp_url, eventually, ChaosProxy, TestNamespace};
 use tokio_util::sync::CancellationToken;
 
@@ -368,6 +371,46 @@ async fn a_connection_cut_mid_run_recovers_and_loses_nothing() {
     broker.close().await;
     direct.close().await;
     let _ = amqp_url();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_answering_fails_a_publish_in_time_and_lets_a_close_return() {
+    let ns = TestNamespace::new();
+    let proxy = ChaosProxy::start("127.0.0.1:5672").await;
+    let broker = Broker::start(proxy.amqp_url().into(), "it-stall", ns.topology.clone());
+    assert!(broker.wait_connected(Duration::from_secs(10)).await);
+    // No channel is open yet: the publish must open its channels through the stall too.
+    proxy.set_stalled(true);
+    let timeout = Duration::from_millis(500);
+    let publisher = Publisher::new(broker.clone(), 2, timeout);
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        publisher.publish(
+            &ns.topology.events_exchange(),
+            "store.order.created",
+            b"{}",
+            message::event_properties("stalled", FieldTable::default()),
+        ),
+    )
+    .await
+    .expect("the publish returns while the broker does not answer");
+    assert!(
+        matches!(result, Err(PublishError::Timeout(t)) if t == timeout),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+
+    let closing = Instant::now();
+    tokio::time::timeout(Duration::from_secs(15), broker.close())
+        .await
+        .expect("close returns although the broker never confirms it");
+    assert!(
+        closing.elapsed() < CLOSE_TIMEOUT + Duration::from_secs(2),
+        "{:?}",
+        closing.elapsed()
+    );
+    proxy.set_stalled(false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
