@@ -686,6 +686,29 @@ mod tests {
     }
 
     #[test]
+    fn the_required_hooks_are_the_scopes_of_orders_contacts_and_converted_carts() {
+        let scopes: Vec<&str> = Scope::required_hooks().iter().map(Scope::as_str).collect();
+        assert_eq!(
+            scopes,
+            [
+                "store/order/created",
+                "store/order/updated",
+                "store/order/statusUpdated",
+                "store/order/archived",
+                "store/order/refund/created",
+                "store/customer/created",
+                "store/customer/updated",
+                "store/customer/deleted",
+                "store/customer/address/created",
+                "store/customer/address/updated",
+                "store/subscriber/created",
+                "store/subscriber/updated",
+                "store/cart/converted",
+            ]
+        );
+    }
+
+    #[test]
     fn required_hooks_are_exactly_the_handled_scopes() {
         assert_eq!(Scope::required_hooks().len(), 13);
         for (i, scope) in Scope::required_hooks().iter().enumerate() {
@@ -1093,6 +1116,18 @@ mod tests {
                 ),
                 "{id}"
             );
+        }
+    }
+
+    #[test]
+    fn the_digest_tells_apart_events_that_differ_in_any_part() {
+        let base = event_id(None, &Scope::OrderCreated, Some("dd70"), Some(1));
+        for other in [
+            event_id(None, &Scope::OrderCreated, Some("dd71"), Some(1)),
+            event_id(None, &Scope::OrderCreated, Some("dd70"), Some(2)),
+            event_id(None, &Scope::OrderUpdated, Some("dd70"), Some(1)),
+        ] {
+            assert_ne!(base, other);
         }
     }
 

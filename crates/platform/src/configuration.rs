@@ -434,6 +434,8 @@ mod tests {
         assert_eq!(s.telemetry.log_format, LogFormat::Pretty);
         assert!(s.telemetry.otlp_endpoint.is_none());
         assert!(s.webhook_health.backfill);
+        assert_eq!(s.webhook_health.interval_secs, 300);
+        assert_eq!(s.ingress.signature_tolerance_secs, 300);
         assert_eq!(
             s.database.url.expose_secret(),
             "postgres://postgres@127.0.0.1:5432/connector"

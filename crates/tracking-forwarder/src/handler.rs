@@ -115,6 +115,15 @@ fn api_error(error: ApiError) -> HandlerError {
     }
 }
 
+/// Tracking calls are tried again only on a 5xx or when no answer came; any 4xx (408 and 429
+/// included) is final: a late view is worth less than the load of resending it.
+fn worth_another_try(error: &ApiError) -> bool {
+    match error.status() {
+        Some(status) => status >= 500,
+        None => matches!(error, ApiError::Transport { .. }),
+    }
+}
+
 fn status_label(result: &Result<(), ApiError>) -> String {
     match result {
         Ok(()) => "2xx".to_owned(),
@@ -331,7 +340,9 @@ impl TrackingHandler {
             .increment(1);
             match result {
                 Ok(()) => return Ok(attempt),
-                Err(error) if !error.is_retryable() => return Err(SendFailure::Rejected(error)),
+                Err(error) if !worth_another_try(&error) => {
+                    return Err(SendFailure::Rejected(error))
+                }
                 Err(error) if attempt > retries => {
                     return Err(SendFailure::Exhausted {
                         attempts: attempt,

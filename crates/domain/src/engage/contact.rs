@@ -370,6 +370,27 @@ mod tests {
     }
 
     #[test]
+    fn the_phone_is_read_in_the_country_of_the_first_address() {
+        // 070-123 45 67 is a Swedish mobile number and no Norwegian one (8 digits there).
+        let mut c = customer(fixture!("v3_customers_32.json"));
+        let mut norwegian = c.addresses[0].clone();
+        norwegian.country_code = "NO".into();
+        c.addresses.push(norwegian.clone());
+        assert_eq!(
+            to_json(&map_customer(&c, &settings(ContactTypeMode::AllMember)).unwrap())
+                ["mobilePhone"],
+            "+46701234567"
+        );
+        c.addresses.insert(0, norwegian);
+        assert!(
+            to_json(&map_customer(&c, &settings(ContactTypeMode::AllMember)).unwrap())
+                ["mobilePhone"]
+                .is_null(),
+            "read as Norwegian when the Norwegian address comes first"
+        );
+    }
+
+    #[test]
     fn blank_names_are_left_out_instead_of_clearing_engage() {
         let mut c = customer(fixture!("v3_customers_32.json"));
         c.first_name = "  ".into();

@@ -605,6 +605,24 @@ mod tests {
     }
 
     #[test]
+    fn order_and_coupon_discounts_map_to_their_own_fields() {
+        let mut f = fixture();
+        f.order.discount_amount = "12.5000".parse().unwrap();
+        f.order.coupon_discount = "7.2500".parse().unwrap();
+        let payload = map(&f, &[]).unwrap().unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json_text(&payload)).unwrap();
+        let discounts = &json["discounts"];
+        assert_eq!(
+            (
+                discounts["orderDiscount"].to_string(),
+                discounts["couponDiscount"].to_string()
+            ),
+            ("12.5".to_owned(), "7.25".to_owned()),
+            "{discounts}"
+        );
+    }
+
+    #[test]
     fn order_id_carries_the_channel_prefix() {
         let mut f = fixture();
         f.settings.order_id_prefix = Some("SE-".into());

@@ -147,19 +147,25 @@ async fn engage_5xx_every_time_makes_one_plus_three_attempts_then_parks_the_view
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engage_4xx_is_tried_once_and_not_parked() {
     let app = TestApp::spawn_sequential().await;
-    app.sandbox
-        .inject(Fault::status(Target::Engage, ENGAGE_PRODUCT_VIEW, 1, 400));
-    app.publish_view(&view_of(77)).await;
-    // With one message at a time, the second is handled only after the first is done.
-    app.publish_view(&view_of(78)).await;
-    assert!(app.wait_posts(PRODUCT_VIEWS, 2).await);
-    let posts = app.posts(PRODUCT_VIEWS);
-    assert_eq!(posts.len(), 2);
-    assert_eq!(
-        (posts[0].0, &posts[0].1["itemId"]),
-        (400, &json!("CARD-GRY"))
-    );
-    assert_eq!(&posts[1].1["itemId"], &json!("SOCK-BLK"));
+    // Every 4xx, including the ones order syncs retry (408, 429): only a 5xx is retried.
+    for (round, status) in [400u16, 408, 429].into_iter().enumerate() {
+        app.sandbox.inject(Fault::status(
+            Target::Engage,
+            ENGAGE_PRODUCT_VIEW,
+            1,
+            status,
+        ));
+        app.publish_view(&view_of(77)).await;
+        // With one message at a time, the second is handled only after the first is done.
+        app.publish_view(&view_of(78)).await;
+        assert!(app.wait_posts(PRODUCT_VIEWS, 2 * (round + 1)).await);
+        let posts = app.posts(PRODUCT_VIEWS);
+        assert_eq!(posts.len(), 2 * (round + 1), "{status}: one attempt only");
+        let (first, second) = (&posts[2 * round], &posts[2 * round + 1]);
+        assert_eq!((first.0, &first.1["itemId"]), (status, &json!("CARD-GRY")));
+        assert!((200..300).contains(&second.0), "{}", second.0);
+        assert_eq!(&second.1["itemId"], &json!("SOCK-BLK"));
+    }
     assert!(app.take_dropped().await.is_none());
     app.stop().await;
 }
