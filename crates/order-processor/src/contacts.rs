@@ -14,7 +14,7 @@ use platform::db::{channels, events, stores, DbPool};
 use platform::http::{ApiError, EngageClient, HttpClients};
 
 use crate::db::{self, ContactLink};
-use crate::{count_dropped, event_id, handle_counted, CONSUMER, CONTACTS_QUEUE};
+use crate::{count_dropped, handle_counted, CONSUMER, CONTACTS_QUEUE};
 
 /// Handles customer and subscriber events.
 pub struct ContactSync {
@@ -273,7 +273,7 @@ impl ContactSync {
         let data = envelope
             .data()
             .map_err(|e| HandlerError::fatal(format!("unusable contact event: {e}")))?;
-        let event_id = event_id(message, envelope);
+        let event_id = message.event_id(envelope);
         let store_hash = envelope.store_hash().clone();
         let store = {
             let mut conn = platform::db::conn(&self.pool).await.map_err(db_err)?;

@@ -21,8 +21,6 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 pub const EVENT_RETENTION: time::Duration = time::Duration::days(7);
 /// How often old event ids are pruned.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// Rows deleted per statement while pruning.
-const PRUNE_BATCH: i64 = 5_000;
 
 /// Runs the upkeep until `shutdown`: gauges every [`SAMPLE_EVERY`], pruning at start and
 /// every [`PRUNE_EVERY`].
@@ -43,28 +41,16 @@ pub async fn run(pool: DbPool, broker: Broker, shutdown: CancellationToken) {
 }
 
 async fn prune(pool: &DbPool, shutdown: &CancellationToken) {
-    let mut total = 0usize;
-    while !shutdown.is_cancelled() {
-        let Ok(mut conn) = platform::db::conn(pool).await else {
-            return;
-        };
-        match events::prune(&mut conn, CONSUMER, EVENT_RETENTION, PRUNE_BATCH).await {
-            Ok(n) => {
-                total += n;
-                if n < PRUNE_BATCH as usize {
-                    break;
-                }
+    match events::prune_expired(pool, CONSUMER, EVENT_RETENTION, shutdown).await {
+        Ok(total) => {
+            if total > 0 {
+                tracing::info!(pruned = total, "old processed event ids pruned");
             }
-            Err(error) => {
-                tracing::warn!(%error, "could not prune processed events");
-                return;
-            }
+            metrics::counter!("order_processor_processed_events_pruned_total")
+                .increment(total as u64);
         }
+        Err(error) => tracing::warn!(%error, "could not prune processed events"),
     }
-    if total > 0 {
-        tracing::info!(pruned = total, "old processed event ids pruned");
-    }
-    metrics::counter!("order_processor_processed_events_pruned_total").increment(total as u64);
 }
 
 async fn sample_backlog(pool: &DbPool) {

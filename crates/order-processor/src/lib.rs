@@ -68,15 +68,6 @@ pub const CONTACTS_QUEUE: &str = "order-processor.contacts";
 /// The default `/healthz`, `/readyz`, `/metrics` listener.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9101";
 
-/// The event id of a delivery: the AMQP `message_id` (set by the ingress), else the
-/// envelope's digest id.
-pub fn event_id(message: &Incoming, envelope: &Envelope) -> String {
-    match message.message_id.as_deref() {
-        Some(id) if !id.is_empty() => id.to_owned(),
-        _ => envelope.event_id(None).to_string(),
-    }
-}
-
 /// Counts an event dropped on purpose (acked without work) under `reason`.
 pub fn count_dropped(reason: &'static str) {
     metrics::counter!("order_processor_events_dropped_total", "reason" => reason).increment(1);
@@ -286,11 +277,11 @@ mod tests {
             "../../../fixtures/bigcommerce/webhooks/order_created.json"
         ))
         .unwrap();
-        assert_eq!(event_id(&incoming(Some("evt-1")), &envelope), "evt-1");
-        let digest = event_id(&incoming(None), &envelope);
+        assert_eq!(incoming(Some("evt-1")).event_id(&envelope), "evt-1");
+        let digest = incoming(None).event_id(&envelope);
         assert_eq!(digest, envelope.event_id(None).to_string());
         assert!(digest.starts_with(domain::webhook::DIGEST_EVENT_ID_PREFIX));
-        assert_eq!(event_id(&incoming(Some("")), &envelope), digest);
+        assert_eq!(incoming(Some("")).event_id(&envelope), digest);
     }
 
     #[test]

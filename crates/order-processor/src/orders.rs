@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::db::{self, ClaimedOrder, Settle, StagedEvent};
-use crate::{count_dropped, event_id, handle_counted, CONSUMER, ORDERS_QUEUE};
+use crate::{count_dropped, handle_counted, CONSUMER, ORDERS_QUEUE};
 
 /// How long a claimed row stays locked to its worker without a renewal. The worker renews it
 /// every [`RENEW_EVERY`] while the sync runs, so a slow sync keeps its row while the rows of
@@ -88,7 +88,7 @@ impl OrderStager {
             }
         };
         let store = envelope.store_hash().clone();
-        let event_id = event_id(message, envelope);
+        let event_id = message.event_id(envelope);
         let mut conn = platform::db::conn(&self.pool)
             .await
             .map_err(|e| HandlerError::transient(e.to_string()))?;

@@ -14,7 +14,7 @@ use domain::webhook::{Envelope, WebhookData};
 use platform::amqp::{message, HandlerError, Incoming, Publisher};
 use platform::db::channels::Channel;
 use platform::db::stores::Store;
-use platform::db::DbPool;
+use platform::db::{events, DbPool};
 use platform::http::{ApiError, EngageClient, HttpClients};
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -480,6 +480,14 @@ impl TrackingHandler {
             return Err(HandlerError::fatal("not a store/cart/converted webhook"));
         };
         let hash = envelope.store_hash();
+        // A webhook BigCommerce delivered again (or the broker redelivered) is sent once; an
+        // operator's replay is sent again on purpose.
+        let event_id = message.event_id(&envelope);
+        if !message.is_replay() && self.already_sent(&event_id).await? {
+            tracing::info!(event_id, "duplicate converted cart skipped");
+            count_cart(KIND, "duplicate");
+            return Ok(());
+        }
         let Some(store) = self.store(hash).await? else {
             tracing::info!(store = %hash, reason = DropReason::UnmatchedChannel.as_str(), "unknown store; converted cart dropped");
             count_unmatched(KIND);
@@ -526,7 +534,32 @@ impl TrackingHandler {
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
             .unwrap_or_else(|| received_at(message));
         let payload = map_converted_cart(&cart_id, &contact_id, time, &channel.settings.locale);
-        self.send_cart(KIND, &engage, &payload).await
+        self.send_cart(KIND, &engage, &payload).await?;
+        self.record_sent(&event_id, hash).await;
+        Ok(())
+    }
+
+    /// True when this consumer already sent the event `event_id`.
+    async fn already_sent(&self, event_id: &str) -> Result<bool, HandlerError> {
+        let mut conn = platform::db::conn(&self.pool).await.map_err(db_error)?;
+        events::was_processed(&mut conn, crate::CONSUMER, event_id)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Records `event_id` as sent. Recorded after the send, so a failed attempt's retry is
+    /// not a duplicate; if the record itself fails, only a redelivery could repeat the send.
+    async fn record_sent(&self, event_id: &str, store: &StoreHash) {
+        let recorded = async {
+            let mut conn = platform::db::conn(&self.pool).await.map_err(db_error)?;
+            events::mark_processed(&mut conn, crate::CONSUMER, event_id, Some(store.as_str()))
+                .await
+                .map_err(db_error)
+        }
+        .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, event_id, "could not record the converted cart as sent");
+        }
     }
 }
 

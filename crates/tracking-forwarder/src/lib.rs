@@ -37,6 +37,28 @@ pub use handler::{ForwarderConfig, TrackingHandler};
 
 /// The queue this service consumes.
 pub const QUEUE: &str = "tracking-forwarder.events";
+/// The consumer name under which sent converted carts are recorded in `processed_events`.
+pub const CONSUMER: &str = "tracking-forwarder";
+/// How long a sent converted cart's event id is kept: BigCommerce resends a delivery within
+/// hours, so a week is a wide margin.
+pub const EVENT_RETENTION: time::Duration = time::Duration::days(7);
+/// How often old event ids are pruned.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Prunes this consumer's old `processed_events` at start and every [`PRUNE_EVERY`].
+async fn prune_sent_events(pool: platform::db::DbPool, stop: CancellationToken) {
+    loop {
+        match platform::db::events::prune_expired(&pool, CONSUMER, EVENT_RETENTION, &stop).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "old converted-cart event ids pruned"),
+            Err(error) => tracing::warn!(%error, "could not prune processed events"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
+}
 
 /// The default `/healthz`, `/readyz`, `/metrics` listener.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9102";
@@ -52,6 +74,7 @@ pub const RETRY_POLICY: RetryPolicy = RetryPolicy {
 /// The built service, ready to run.
 pub struct Application {
     broker: Broker,
+    pool: platform::db::DbPool,
     consumer: Consumer<TrackingHandler>,
     health: HealthServer,
 }
@@ -99,6 +122,7 @@ impl Application {
         tracing::info!(metrics = %health.addr, "tracking-forwarder built");
         Ok(Self {
             broker,
+            pool,
             consumer,
             health,
         })
@@ -114,10 +138,12 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let consumer = tokio::spawn(self.consumer.run(stop.clone()));
+        let pruning = tokio::spawn(prune_sent_events(self.pool, stop.clone()));
         shutdown.await;
         tracing::info!("shutting down");
         stop.cancel();
         let joined = consumer.await;
+        let _ = pruning.await;
         self.health.stop().await;
         self.broker.close().await;
         joined.context("consumer task")?;

@@ -105,6 +105,15 @@ impl Incoming {
     pub fn is_replay(&self) -> bool {
         message::get_bool(&self.headers, message::REPLAY)
     }
+
+    /// The id consumers de-duplicate this webhook event by: its `message_id` (the ingress's
+    /// event id), else the digest of the envelope it carries.
+    pub fn event_id(&self, envelope: &domain::webhook::Envelope) -> String {
+        match self.message_id.as_deref() {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => envelope.event_id(None).to_string(),
+        }
+    }
 }
 
 /// Processes one message. Return `Ok` to ack; the loop handles errors.

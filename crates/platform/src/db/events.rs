@@ -62,3 +62,28 @@ pub async fn prune(
     .execute(conn)
     .await
 }
+
+/// Rows deleted per statement by [`prune_expired`].
+const PRUNE_BATCH: i64 = 5_000;
+
+/// Deletes every record of `consumer` older than `retention`, batch by batch, until none is
+/// left or `stop` is cancelled; returns how many went.
+pub async fn prune_expired(
+    pool: &super::DbPool,
+    consumer: &str,
+    retention: Duration,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<usize, super::DbError> {
+    let mut total = 0usize;
+    while !stop.is_cancelled() {
+        let mut conn = super::conn(pool).await?;
+        let n = prune(&mut conn, consumer, retention, PRUNE_BATCH)
+            .await
+            .map_err(super::DbError::from)?;
+        total += n;
+        if n < PRUNE_BATCH as usize {
+            break;
+        }
+    }
+    Ok(total)
+}

@@ -175,4 +175,22 @@ async fn an_event_id_is_recorded_once_per_consumer() {
             .await
             .unwrap()
     );
+    // The pruning loop takes batch after batch until the consumer's old records are gone.
+    for id in ["evt-3", "evt-4"] {
+        events::mark_processed(&mut conn, "order-processor", id, None)
+            .await
+            .unwrap();
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    assert_eq!(
+        events::prune_expired(&test.pool, "order-processor", time::Duration::ZERO, &stop)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        events::was_processed(&mut conn, "tracking-forwarder", "evt-1")
+            .await
+            .unwrap()
+    );
 }

@@ -73,6 +73,37 @@ async fn a_converted_cart_is_linked_to_the_contact_of_the_billing_email() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converted_cart_delivered_twice_is_sent_once() {
+    let app = TestApp::spawn_sequential().await;
+    app.sandbox
+        .put_engage_contact(json!({"email": "jane.doe@example.com", "firstName": "Jane"}));
+    let body = converted().to_string();
+    // BigCommerce resends a delivery it saw no answer to, with the same webhook id.
+    app.publish_as("store.cart.converted", body.as_bytes(), "msg_twice")
+        .await;
+    app.publish_as("store.cart.converted", body.as_bytes(), "msg_twice")
+        .await;
+    app.publish_cart(&cart_with_id("sentinel")).await;
+    assert!(app.wait_posts(CARTS, 2).await);
+    let posts = app.posts(CARTS);
+    let references: Vec<&Value> = posts.iter().map(|(_, b)| &b["cartReference"]).collect();
+    assert_eq!(
+        references,
+        [
+            &json!("d30016e2-23c0-4a90-884f-2e92ac135476"),
+            &json!("sentinel")
+        ]
+    );
+    assert_eq!(
+        app.sandbox
+            .count("GET", "/bigcommerce/stores/abc123/v2/orders/250"),
+        1,
+        "the duplicate costs no BigCommerce call either"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_converted_cart_without_an_engage_contact_is_not_sent() {
     let app = TestApp::spawn_sequential().await;
     app.publish("store.cart.converted", converted().to_string().as_bytes())

@@ -141,6 +141,11 @@ impl TestApp {
             "evt-{}",
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
+        self.publish_as(routing_key, body, &id).await;
+    }
+
+    /// Publishes `body` as the event `id` (a redelivery repeats the id).
+    pub async fn publish_as(&self, routing_key: &str, body: &[u8], id: &str) {
         let mut headers = FieldTable::default();
         message::set_str(&mut headers, message::STORE_HASH, STORE);
         self.publisher
@@ -148,7 +153,7 @@ impl TestApp {
                 &self.broker.topology().events_exchange(),
                 routing_key,
                 body,
-                message::event_properties(&id, headers),
+                message::event_properties(id, headers),
             )
             .await
             .unwrap();
