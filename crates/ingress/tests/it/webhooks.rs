@@ -281,6 +281,39 @@ async fn broker_down_is_503_with_retry_after_and_recovers_without_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_answering_is_503_within_the_confirm_timeout() {
+    let proxy = ChaosProxy::start("127.0.0.1:5672").await;
+    // The confirm timeout is 2 s in these tests.
+    let app = start_with(Some(&proxy), &[]).await;
+    let body = fixture("bigcommerce/webhooks/order_created.json");
+    proxy.set_stalled(true);
+    let started = std::time::Instant::now();
+    let (status, retry_after, problem) =
+        post(&app, &body, &standard("stall-1", now(), &body, SECRET)).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "unavailable");
+    assert!(retry_after.is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within the confirm timeout, not held: {:?}",
+        started.elapsed()
+    );
+    proxy.set_stalled(false);
+    let recovered = eventually(Duration::from_secs(20), || async {
+        post(&app, &body, &standard("after-1", now(), &body, SECRET))
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert!(
+        recovered,
+        "ingress answers 200 again once the broker answers"
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_and_metrics_are_served() {
     let app = start(&[]).await;
     assert_eq!(
