@@ -354,3 +354,42 @@ async fn a_contact_event_failing_every_attempt_is_dead_lettered_once() {
     assert_eq!(app.queue_len(&dlq).await, 0);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engage_contacts_with_the_customers_email_dead_letter_at_once_without_a_write() {
+    let app = TestApp::spawn().await;
+    for first_name in ["Jane", "Janet"] {
+        app.sb.put_engage_contact(serde_json::json!({
+            "email": "jane.doe@example.com",
+            "firstName": first_name
+        }));
+    }
+    app.publish(CUSTOMER_CREATED, "evt-ambiguous").await;
+
+    let dlq = app
+        .ns
+        .topology
+        .dead_letter_queue("order-processor.contacts");
+    assert!(
+        platform::testing::eventually(WAIT, || async { app.queue_len(&dlq).await == 1 }).await,
+        "no dead letter"
+    );
+    // One lookup, answered 409: final, so no retry and neither contact is touched.
+    assert_eq!(app.sb.count("GET", "/engage/api/v3/contacts/id"), 1);
+    for method in ["POST", "PATCH"] {
+        assert_eq!(app.sb.count(method, CONTACTS_PATH), 0, "{method}");
+    }
+    assert!(app.contact_link(32).await.is_none());
+    let dead = app.take(&dlq).await.expect("a dead letter");
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    assert_eq!(
+        platform::amqp::message::get_int(&headers, platform::amqp::message::ATTEMPTS),
+        Some(1)
+    );
+    assert!(
+        platform::amqp::message::get_str(&headers, platform::amqp::message::DEAD_REASON)
+            .unwrap()
+            .contains("409")
+    );
+    app.stop().await;
+}
