@@ -28,6 +28,10 @@ pub const ORDER_STATUS_REFUNDED: &str =
     include_str!("../../../../fixtures/bigcommerce/webhooks/order_status_refunded.json");
 pub const ORDER_STATUS_PARTIALLY_REFUNDED: &str =
     include_str!("../../../../fixtures/bigcommerce/webhooks/order_status_partially_refunded.json");
+pub const ORDER_STATUS_UPDATED: &str =
+    include_str!("../../../../fixtures/bigcommerce/webhooks/order_status_updated.json");
+pub const ORDER_ARCHIVED: &str =
+    include_str!("../../../../fixtures/bigcommerce/webhooks/order_archived.json");
 pub const ORDER_REFUND_CREATED: &str =
     include_str!("../../../../fixtures/bigcommerce/webhooks/order_refund_created.json");
 pub const CUSTOMER_CREATED: &str =

@@ -57,6 +57,30 @@ async fn a_later_event_replaces_the_order_instead_of_creating_it_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_update_and_an_archiving_are_staged_and_replace_the_order() {
+    let app = TestApp::spawn().await;
+    app.publish(ORDER_CREATED, "evt-created").await;
+    app.wait_row(250, |r| r.status == "sent").await;
+
+    // A status other than the refund ones (here 11) is staged like any update.
+    app.publish(ORDER_STATUS_UPDATED, "evt-status-11").await;
+    app.wait_row(250, |r| r.status == "sent" && r.revision == 2)
+        .await;
+    app.publish(ORDER_ARCHIVED, "evt-archived").await;
+    app.wait_row(250, |r| r.status == "sent" && r.revision == 3)
+        .await;
+    assert!(app.processed("evt-archived").await);
+    assert!(
+        platform::testing::eventually(WAIT, || async {
+            app.sb.count("PUT", "/engage/api/v3/orders/250") == 2
+        })
+        .await
+    );
+    assert_eq!(app.sb.count("POST", ORDERS_PATH), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refund_status_updates_are_ignored_and_not_staged() {
     // Prefetch 1: events are handled one after the other, in publish order.
     let app = TestApp::spawn_with(Options {
