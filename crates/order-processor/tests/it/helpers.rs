@@ -159,6 +159,28 @@ impl TestApp {
     }
 
     /// The `/metrics` address of the first instance.
+    /// Configures another channel of the store: its own Engage store id, API key and
+    /// order-id prefix, on the same sandbox Engage.
+    pub async fn add_channel(&self, id: u32, store_external_id: &str, api_key: &str, prefix: &str) {
+        let mut conn = platform::db::conn(&self.db.pool).await.unwrap();
+        let mut s = ChannelSettings::new(
+            StoreHash::parse(STORE).unwrap(),
+            ChannelId::new(id),
+            store_external_id,
+        );
+        s.order_id_prefix = Some(prefix.to_owned());
+        channels::insert(
+            &mut conn,
+            &Channel {
+                settings: s,
+                engage_base_url: self.sb.engage_url(),
+                engage_api_key: SecretString::from(api_key),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
     pub fn metrics_addr(&self) -> std::net::SocketAddr {
         self.instance.as_ref().unwrap().metrics_addr
     }

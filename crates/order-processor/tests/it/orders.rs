@@ -248,6 +248,48 @@ fn guest_order(id: u64) -> (Value, Value, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_channel_sends_with_its_own_engage_configuration() {
+    let app = TestApp::spawn().await;
+    app.add_channel(2, "NO-WEB", "engage-key-no", "NO-").await;
+    let (mut order, products, shipping) = guest_order(251);
+    order["channel_id"] = 2.into();
+    app.sb.put_order(STORE, order, products, shipping);
+    app.publish(&with_id(ORDER_CREATED, 251), "evt-channel-2")
+        .await;
+    app.publish(ORDER_CREATED, "evt-channel-1").await;
+    app.wait_row(251, |r| r.status == "sent").await;
+    app.wait_row(250, |r| r.status == "sent").await;
+
+    let creates = app.sb.requests_to(ORDERS_PATH);
+    let sent: Vec<(String, String, String)> = {
+        let mut sent: Vec<_> = creates
+            .iter()
+            .filter(|r| r.method == "POST" && (200..300).contains(&r.status))
+            .map(|r| {
+                (
+                    r.body["orderId"].as_str().unwrap_or_default().to_owned(),
+                    r.body["externalStoreId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    r.header("apikey").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        sent.sort();
+        sent
+    };
+    assert_eq!(
+        sent,
+        [
+            ("250".into(), "SE-WEB".into(), "engage-key".into()),
+            ("NO-251".into(), "NO-WEB".into(), "engage-key-no".into()),
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_become_contacts_and_account_holders_members_in_member_and_contact_mode() {
     let app = TestApp::spawn_with(Options {
         mode: ContactTypeMode::MemberAndContact,
