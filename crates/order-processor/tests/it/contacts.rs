@@ -4,6 +4,26 @@ use crate::helpers::*;
 
 const CONTACTS_PATH: &str = "/engage/api/v3/contacts";
 
+/// Waits for the one dead letter of the contacts queue and takes it: its attempts and reason.
+async fn the_contact_dead_letter(app: &TestApp) -> (Option<i64>, String) {
+    use platform::amqp::message::{get_int, get_str, ATTEMPTS, DEAD_REASON};
+    let dlq = app
+        .ns
+        .topology
+        .dead_letter_queue("order-processor.contacts");
+    assert!(
+        platform::testing::eventually(WAIT, || async { app.queue_len(&dlq).await == 1 }).await,
+        "no dead letter"
+    );
+    let dead = app.take(&dlq).await.expect("a dead letter");
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    assert_eq!(app.queue_len(&dlq).await, 0, "exactly one dead letter");
+    (
+        get_int(&headers, ATTEMPTS),
+        get_str(&headers, DEAD_REASON).unwrap_or_default(),
+    )
+}
+
 fn created_contact(app: &TestApp, email: &str) -> Value {
     app.engage_bodies("POST", "/api/v3/contacts")
         .into_iter()
@@ -328,30 +348,13 @@ async fn a_contact_event_failing_every_attempt_is_dead_lettered_once() {
     ));
     app.publish(CUSTOMER_CREATED, "evt-customer").await;
 
-    let dlq = app
-        .ns
-        .topology
-        .dead_letter_queue("order-processor.contacts");
-    assert!(
-        platform::testing::eventually(WAIT, || async { app.queue_len(&dlq).await == 1 }).await,
-        "no dead letter"
-    );
+    let (attempts, reason) = the_contact_dead_letter(&app).await;
+    assert_eq!(attempts, Some(3));
+    assert!(reason.contains("503"), "{reason}");
     // Three attempts, each looking the contact up once.
     assert_eq!(app.sb.count("GET", "/engage/api/v3/contacts/id"), 3);
     assert!(!app.processed("evt-customer").await);
     assert!(app.contact_link(32).await.is_none());
-    let dead = app.take(&dlq).await.expect("a dead letter");
-    let headers = dead.delivery.properties.headers().clone().unwrap();
-    assert_eq!(
-        platform::amqp::message::get_int(&headers, platform::amqp::message::ATTEMPTS),
-        Some(3)
-    );
-    assert!(
-        platform::amqp::message::get_str(&headers, platform::amqp::message::DEAD_REASON)
-            .unwrap()
-            .contains("503")
-    );
-    assert_eq!(app.queue_len(&dlq).await, 0);
     app.stop().await;
 }
 
@@ -366,30 +369,14 @@ async fn two_engage_contacts_with_the_customers_email_dead_letter_at_once_withou
     }
     app.publish(CUSTOMER_CREATED, "evt-ambiguous").await;
 
-    let dlq = app
-        .ns
-        .topology
-        .dead_letter_queue("order-processor.contacts");
-    assert!(
-        platform::testing::eventually(WAIT, || async { app.queue_len(&dlq).await == 1 }).await,
-        "no dead letter"
-    );
+    let (attempts, reason) = the_contact_dead_letter(&app).await;
     // One lookup, answered 409: final, so no retry and neither contact is touched.
+    assert_eq!(attempts, Some(1));
+    assert!(reason.contains("409"), "{reason}");
     assert_eq!(app.sb.count("GET", "/engage/api/v3/contacts/id"), 1);
     for method in ["POST", "PATCH"] {
         assert_eq!(app.sb.count(method, CONTACTS_PATH), 0, "{method}");
     }
     assert!(app.contact_link(32).await.is_none());
-    let dead = app.take(&dlq).await.expect("a dead letter");
-    let headers = dead.delivery.properties.headers().clone().unwrap();
-    assert_eq!(
-        platform::amqp::message::get_int(&headers, platform::amqp::message::ATTEMPTS),
-        Some(1)
-    );
-    assert!(
-        platform::amqp::message::get_str(&headers, platform::amqp::message::DEAD_REASON)
-            .unwrap()
-            .contains("409")
-    );
     app.stop().await;
 }
