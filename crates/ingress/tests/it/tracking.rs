@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture, start, Running, ORIGIN};
+use platform::testing::ChaosProxy;
+
+use crate::helpers::{fixture, start, start_with, Running, ORIGIN};
 
 async fn beacon(
     app: &Running,
@@ -160,5 +162,20 @@ async fn a_client_over_its_rate_gets_429() {
     }
     assert_eq!(&statuses[..3], &[202, 202, 202]);
     assert!(statuses[3..].contains(&429), "{statuses:?}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_beacon_while_the_broker_is_down_is_503_with_retry_after() {
+    let proxy = ChaosProxy::start("127.0.0.1:5672").await;
+    let app = start_with(Some(&proxy), &[]).await;
+    let view = fixture("tracking/product_view.json");
+    proxy.set_down(true);
+    let (status, headers, problem) =
+        beacon(&app, "/tracking/product-view", &view, Some(ORIGIN)).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["type"], "unavailable");
+    assert!(headers.get("retry-after").is_some());
+    proxy.set_down(false);
     app.stop().await.unwrap();
 }

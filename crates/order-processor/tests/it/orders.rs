@@ -32,6 +32,18 @@ async fn a_created_order_is_posted_to_engage_exactly_once_with_mapped_fields() {
     assert_eq!(contacts.len(), 1);
     assert_eq!(contacts[0]["email"], "jane.doe@example.com");
     assert_eq!(contacts[0]["contactType"], "Member");
+    let order_of = |r: &sandbox::RecordedRequest| r.method == "POST" && r.path == ORDERS_PATH;
+    let contact_of =
+        |r: &sandbox::RecordedRequest| r.method == "POST" && r.path == "/engage/api/v3/contacts";
+    let requests = app.sb.requests();
+    let (contact_at, order_at) = (
+        requests
+            .iter()
+            .position(contact_of)
+            .expect("contact created"),
+        requests.iter().position(order_of).expect("order posted"),
+    );
+    assert!(contact_at < order_at, "the contact exists before its order");
     app.stop().await;
 }
 

@@ -414,6 +414,51 @@ async fn a_broker_that_stops_answering_fails_a_publish_in_time_and_lets_a_close_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parking_queue_for_dropped_views_is_bounded() {
+    use lapin::options::QueueDeclareOptions;
+    use lapin::types::AMQPValue;
+    let ns = TestNamespace::new();
+    let broker = ns.broker("it-dropped").await;
+    // The broker refuses a re-declaration whose arguments differ from the queue's, so a
+    // declaration with the bound succeeds only if the queue has exactly that bound.
+    let declare = |max_length: i64| {
+        let broker = broker.clone();
+        let queue = ns.topology.dropped_queue();
+        async move {
+            let channel = broker
+                .session()
+                .unwrap()
+                .connection
+                .create_channel()
+                .await?;
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+            args.insert("x-max-length".into(), AMQPValue::LongLongInt(max_length));
+            let options = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.as_str().into(), options, args)
+                .await?;
+            let _ = channel.close(200, "declared".into()).await;
+            Ok::<_, lapin::Error>(())
+        }
+    };
+    declare(platform::amqp::topology::DROPPED_MAX_LENGTH)
+        .await
+        .expect("the queue has the bound");
+    assert!(declare(DROPPED_MAX_LENGTH_OTHER).await.is_err());
+    broker.close().await;
+}
+
+/// Any bound but the topology's.
+const DROPPED_MAX_LENGTH_OTHER: i64 = platform::amqp::topology::DROPPED_MAX_LENGTH + 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_the_message_in_hand_finish() {
     struct Slow(AtomicU32, AtomicU32);
     impl Handler for Slow {
