@@ -312,6 +312,19 @@ async fn a_subscriber_update_sets_accepts_email_from_its_consents() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_of_an_unconfigured_channel_is_dropped_without_calling_engage() {
+    let app = TestApp::spawn().await;
+    let mut subscriber: Value = serde_json::from_str(V3_SUBSCRIBER_5).unwrap();
+    subscriber["data"]["channel_id"] = 7.into();
+    app.sb.put_subscriber(STORE, subscriber["data"].clone());
+    app.publish(SUBSCRIBER_CREATED, "evt-subscriber-7").await;
+    app.wait_processed("evt-subscriber-7").await;
+
+    assert_eq!(app.engage_calls(), 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_contact_event_is_skipped() {
     let app = TestApp::spawn_with(Options {
         overrides: vec![("CONNECTOR__AMQP__PREFETCH", "1".into())],

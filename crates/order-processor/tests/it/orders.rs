@@ -346,6 +346,15 @@ async fn an_incomplete_order_is_staged_but_not_sent() {
     let row = app.wait_row(252, |r| r.status == "skipped").await;
     assert_eq!(row.engage_order_id, None);
     assert_eq!(app.sb.count("POST", ORDERS_PATH), 0);
+
+    // Once the shopper completes it, its status update sends it.
+    let (order, products, shipping) = guest_order(252);
+    app.sb.put_order(STORE, order, products, shipping);
+    app.publish(&with_id(ORDER_STATUS_UPDATED, 252), "evt-completed")
+        .await;
+    let row = app.wait_row(252, |r| r.status == "sent").await;
+    assert_eq!(row.engage_order_id.as_deref(), Some("252"));
+    assert_eq!(app.sb.count("POST", ORDERS_PATH), 1);
     app.stop().await;
 }
 

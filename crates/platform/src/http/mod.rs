@@ -214,3 +214,37 @@ fn traced(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         None => builder,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Status {
+            api: "engage",
+            status,
+            body: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn server_errors_timeouts_throttling_and_no_answer_are_retried_other_failures_not() {
+        for retried in [500, 502, 503, 504, 408, 429] {
+            assert!(status(retried).is_retryable(), "{retried}");
+        }
+        for final_status in [400, 401, 403, 404, 409, 422] {
+            assert!(!status(final_status).is_retryable(), "{final_status}");
+        }
+        let no_answer = ApiError::Transport {
+            api: "bigcommerce",
+            reason: "connection reset".into(),
+        };
+        assert!(no_answer.is_retryable());
+        let unreadable = ApiError::Decode {
+            api: "bigcommerce",
+            reason: "expected an object".into(),
+        };
+        assert!(!unreadable.is_retryable());
+    }
+}
