@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use tracking_forwarder::handler::DROPPED_REASON;
 
 use crate::helpers::{
-    anonymous_view, identified_view, view_of, TestApp, PRODUCT_VIEWS, STORE, WAIT,
+    anonymous_view, fixture, identified_view, view_of, TestApp, PRODUCT_VIEWS, STORE, WAIT,
 };
 use platform::testing::eventually;
 
@@ -200,6 +200,35 @@ async fn a_hundred_views_of_one_product_cost_one_product_lookup() {
         app.sandbox
             .count("GET", "/bigcommerce/stores/abc123/v3/catalog/products/77"),
         1
+    );
+    assert_eq!(
+        app.sandbox
+            .count("GET", "/bigcommerce/stores/abc123/v3/catalog/categories"),
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_names_are_cached_across_products() {
+    let app = TestApp::spawn_sequential().await;
+    // A second product in the same categories as product 77.
+    let mut sibling: Value =
+        serde_json::from_str(fixture!("bigcommerce/api/v3_catalog_products_77.json")).unwrap();
+    sibling["data"]["id"] = 79.into();
+    sibling["data"]["sku"] = "CARD-RED".into();
+    app.sandbox.put_product(STORE, sibling["data"].clone());
+    app.publish_view(&view_of(77)).await;
+    app.publish_view(&view_of(79)).await;
+    assert!(app.wait_posts(PRODUCT_VIEWS, 2).await);
+    let posts = app.posts(PRODUCT_VIEWS);
+    assert_eq!(posts[0].1["category"], posts[1].1["category"]);
+    assert_eq!(&posts[1].1["itemId"], &json!("CARD-RED"));
+    // Two product lookups, one lookup of the names they share.
+    assert_eq!(
+        app.sandbox
+            .count("GET", "/bigcommerce/stores/abc123/v3/catalog/products/"),
+        2
     );
     assert_eq!(
         app.sandbox
