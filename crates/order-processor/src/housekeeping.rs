@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use platform::amqp::Broker;
-use platform::db::{events, DbPool};
+use platform::db::events::{self, EVENT_RETENTION, PRUNE_EVERY};
+use platform::db::DbPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::db;
@@ -15,15 +16,9 @@ use crate::{CONSUMER, CONTACTS_QUEUE, ORDERS_QUEUE};
 
 /// How often the backlog gauges are refreshed.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
-/// How long an event id is kept for de-duplication. Redeliveries come within minutes (the
-/// broker) or hours (retries, an operator's replay is marked and not de-duplicated); a week
-/// leaves a wide margin at the cost of a small table.
-pub const EVENT_RETENTION: time::Duration = time::Duration::days(7);
-/// How often old event ids are pruned.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the upkeep until `shutdown`: gauges every [`SAMPLE_EVERY`], pruning at start and
-/// every [`PRUNE_EVERY`].
+/// every [`PRUNE_EVERY`] (ids older than [`EVENT_RETENTION`]).
 pub async fn run(pool: DbPool, broker: Broker, shutdown: CancellationToken) {
     let mut last_prune: Option<Instant> = None;
     loop {

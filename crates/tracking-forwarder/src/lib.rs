@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::amqp::{Broker, Consumer, RetryPolicy};
+use platform::db::events::{self, EVENT_RETENTION, PRUNE_EVERY};
 use platform::health::HealthServer;
 use platform::Settings;
 use tokio_util::sync::CancellationToken;
@@ -39,16 +40,11 @@ pub use handler::{ForwarderConfig, TrackingHandler};
 pub const QUEUE: &str = "tracking-forwarder.events";
 /// The consumer name under which sent converted carts are recorded in `processed_events`.
 pub const CONSUMER: &str = "tracking-forwarder";
-/// How long a sent converted cart's event id is kept: BigCommerce resends a delivery within
-/// hours, so a week is a wide margin.
-pub const EVENT_RETENTION: time::Duration = time::Duration::days(7);
-/// How often old event ids are pruned.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Prunes this consumer's old `processed_events` at start and every [`PRUNE_EVERY`].
 async fn prune_sent_events(pool: platform::db::DbPool, stop: CancellationToken) {
     loop {
-        match platform::db::events::prune_expired(&pool, CONSUMER, EVENT_RETENTION, &stop).await {
+        match events::prune_expired(&pool, CONSUMER, EVENT_RETENTION, &stop).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "old converted-cart event ids pruned"),
             Err(error) => tracing::warn!(%error, "could not prune processed events"),

@@ -63,6 +63,14 @@ pub async fn prune(
     .await
 }
 
+/// How long a consumer keeps an event id for de-duplication. Redeliveries come within
+/// minutes (the broker) or hours (BigCommerce's resends, retries; an operator's replay is
+/// marked and not de-duplicated): a week leaves a wide margin at the cost of a small table.
+pub const EVENT_RETENTION: Duration = Duration::days(7);
+
+/// How often a service prunes its consumers' old event ids.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Rows deleted per statement by [`prune_expired`].
 const PRUNE_BATCH: i64 = 5_000;
 

@@ -189,6 +189,14 @@ async fn a_view_on_an_unconfigured_channel_is_dropped_without_any_call() {
     app.stop().await;
 }
 
+/// BigCommerce catalog GETs whose path, after `/v3/catalog/`, starts with `what`.
+fn catalog_lookups(app: &TestApp, what: &str) -> usize {
+    app.sandbox.count(
+        "GET",
+        &format!("/bigcommerce/stores/{STORE}/v3/catalog/{what}"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_views_of_one_product_cost_one_product_lookup() {
     let app = TestApp::spawn().await;
@@ -196,16 +204,8 @@ async fn a_hundred_views_of_one_product_cost_one_product_lookup() {
         app.publish_view(&view_of(77)).await;
     }
     assert!(app.wait_posts(PRODUCT_VIEWS, 100).await);
-    assert_eq!(
-        app.sandbox
-            .count("GET", "/bigcommerce/stores/abc123/v3/catalog/products/77"),
-        1
-    );
-    assert_eq!(
-        app.sandbox
-            .count("GET", "/bigcommerce/stores/abc123/v3/catalog/categories"),
-        1
-    );
+    assert_eq!(catalog_lookups(&app, "products/77"), 1);
+    assert_eq!(catalog_lookups(&app, "categories"), 1);
     app.stop().await;
 }
 
@@ -225,16 +225,8 @@ async fn category_names_are_cached_across_products() {
     assert_eq!(posts[0].1["category"], posts[1].1["category"]);
     assert_eq!(&posts[1].1["itemId"], &json!("CARD-RED"));
     // Two product lookups, one lookup of the names they share.
-    assert_eq!(
-        app.sandbox
-            .count("GET", "/bigcommerce/stores/abc123/v3/catalog/products/"),
-        2
-    );
-    assert_eq!(
-        app.sandbox
-            .count("GET", "/bigcommerce/stores/abc123/v3/catalog/categories"),
-        1
-    );
+    assert_eq!(catalog_lookups(&app, "products/"), 2);
+    assert_eq!(catalog_lookups(&app, "categories"), 1);
     app.stop().await;
 }
 
