@@ -419,6 +419,10 @@ impl ChaosProxy {
     }
 }
 
+/// How long [`take_message`] allows each broker step around the wait (opening a channel,
+/// consuming, acking, closing).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Takes one message from `queue` (a full name), waiting up to `timeout`; acks it. Uses a
 /// consumer rather than `basic.get`, whose empty answer lapin does not surface promptly.
 pub async fn take_message(
@@ -429,18 +433,19 @@ pub async fn take_message(
     use futures_util::StreamExt;
     use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
     let session = broker.session()?;
-    // Every step is bounded: a test that waits on the broker fails, it never hangs.
-    let deadline = tokio::time::Instant::now() + timeout;
-    let channel = tokio::time::timeout_at(deadline, session.connection.create_channel())
+    // Every step is bounded, so a test that waits on the broker fails instead of hanging:
+    // `timeout` is how long to wait for a message; setting up and acking get their own bound,
+    // so a slow broker does not pass for an empty queue.
+    let channel = tokio::time::timeout(SETUP_TIMEOUT, session.connection.create_channel())
         .await
         .ok()?
         .ok()?;
-    let delivery = tokio::time::timeout_at(deadline, async {
+    let consumer = async {
         channel
             .basic_qos(1, BasicQosOptions::default())
             .await
             .ok()?;
-        let mut consumer = channel
+        let consumer = channel
             .basic_consume(
                 queue.into(),
                 format!("take-{}", uuid::Uuid::new_v4().simple())
@@ -451,14 +456,25 @@ pub async fn take_message(
             )
             .await
             .ok()?;
-        let delivery = consumer.next().await?.ok()?;
-        delivery.acker.ack(BasicAckOptions::default()).await.ok()?;
-        Some(delivery)
-    })
-    .await
-    .ok()
-    .flatten();
+        Some(consumer)
+    };
+    let delivery = match tokio::time::timeout(SETUP_TIMEOUT, consumer).await {
+        Ok(Some(mut consumer)) => match tokio::time::timeout(timeout, consumer.next()).await {
+            Ok(Some(Ok(delivery))) => {
+                tokio::time::timeout(
+                    SETUP_TIMEOUT,
+                    delivery.acker.ack(BasicAckOptions::default()),
+                )
+                .await
+                .ok()?
+                .ok()?;
+                Some(delivery)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     // Closing the channel returns anything else it was holding to the queue.
-    let _ = tokio::time::timeout(Duration::from_secs(5), channel.close(200, "taken".into())).await;
+    let _ = tokio::time::timeout(SETUP_TIMEOUT, channel.close(200, "taken".into())).await;
     delivery
 }
