@@ -419,6 +419,86 @@ impl ChaosProxy {
     }
 }
 
+/// Messages ready in `queue` (a full name), read with a passive declare; `None` when the
+/// broker cannot say within a few seconds.
+pub async fn queue_len(broker: &Broker, queue: &str) -> Option<u32> {
+    use lapin::options::QueueDeclareOptions;
+    let session = broker.session()?;
+    tokio::time::timeout(SETUP_TIMEOUT, async {
+        let channel = session.connection.create_channel().await.ok()?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .ok()?;
+        let _ = channel.close(200, "inspected".into()).await;
+        Some(declared.message_count())
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Takes and acks every message of `queue` (a full name) with one consumer, until none has
+/// come for `idle`; returns them in delivery order. One consumer for the whole drain: a
+/// consumer per message would have the broker push the next message to a channel about to
+/// close, and hand it back later than the drain waits.
+pub async fn drain_messages(
+    broker: &Broker,
+    queue: &str,
+    idle: Duration,
+) -> Vec<lapin::message::Delivery> {
+    use futures_util::StreamExt;
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+    let mut taken = Vec::new();
+    let Some(session) = broker.session() else {
+        return taken;
+    };
+    let Ok(Ok(channel)) =
+        tokio::time::timeout(SETUP_TIMEOUT, session.connection.create_channel()).await
+    else {
+        return taken;
+    };
+    let consumer = async {
+        channel
+            .basic_qos(64, BasicQosOptions::default())
+            .await
+            .ok()?;
+        channel
+            .basic_consume(
+                queue.into(),
+                format!("drain-{}", uuid::Uuid::new_v4().simple())
+                    .as_str()
+                    .into(),
+                BasicConsumeOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .ok()
+    };
+    if let Ok(Some(mut consumer)) = tokio::time::timeout(SETUP_TIMEOUT, consumer).await {
+        while let Ok(Some(Ok(delivery))) = tokio::time::timeout(idle, consumer.next()).await {
+            let acked = tokio::time::timeout(
+                SETUP_TIMEOUT,
+                delivery.acker.ack(BasicAckOptions::default()),
+            )
+            .await;
+            if !matches!(acked, Ok(Ok(_))) {
+                break;
+            }
+            taken.push(delivery);
+        }
+    }
+    let _ = tokio::time::timeout(SETUP_TIMEOUT, channel.close(200, "drained".into())).await;
+    taken
+}
+
 /// How long [`take_message`] allows each broker step around the wait (opening a channel,
 /// consuming, acking, closing).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);

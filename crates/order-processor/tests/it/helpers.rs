@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use domain::channel::{ChannelSettings, ContactTypeMode};
 use domain::ids::{ChannelId, StoreHash};
-use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use order_processor::db::{self, OrderRow};
 use order_processor::Application;
@@ -319,21 +318,9 @@ impl TestApp {
 
     /// Ready messages in a queue (full name).
     pub async fn queue_len(&self, queue: &str) -> u32 {
-        let session = self.broker.session().unwrap();
-        let channel = session.connection.create_channel().await.unwrap();
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
+        platform::testing::queue_len(&self.broker, queue)
             .await
-            .unwrap();
-        let _ = channel.close(200, "done".into()).await;
-        declared.message_count()
+            .expect("the broker tells the queue's length")
     }
 
     /// Takes one message off a queue (full name), if there is one.

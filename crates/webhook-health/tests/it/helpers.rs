@@ -235,27 +235,22 @@ impl TestApp {
     /// (message id, back-fill header, body).
     pub async fn drain(&self, queue: &str) -> Vec<(String, bool, Value)> {
         let name = self.topology().queue(queue);
-        let mut out = Vec::new();
-        // A consumer, not basic.get: lapin does not surface an empty get promptly.
-        while let Some(got) = platform::testing::take_message(
-            &self.broker,
-            &name,
-            std::time::Duration::from_millis(300),
-        )
-        .await
-        {
-            let id = got
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default();
-            let headers = got.properties.headers().clone().unwrap_or_default();
-            let backfill = message::get_bool(&headers, message::BACKFILL);
-            let body = serde_json::from_slice(&got.data).unwrap();
-            out.push((id, backfill, body));
-        }
-        out
+        platform::testing::drain_messages(&self.broker, &name, Duration::from_millis(500))
+            .await
+            .into_iter()
+            .map(|got| {
+                let id = got
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default();
+                let headers = got.properties.headers().clone().unwrap_or_default();
+                let backfill = message::get_bool(&headers, message::BACKFILL);
+                let body = serde_json::from_slice(&got.data).unwrap();
+                (id, backfill, body)
+            })
+            .collect()
     }
 
     /// `GET /metrics` of the first instance.
